@@ -1,0 +1,240 @@
+//! Pipeline configuration, read from environment variables by the Lambda functions and filled
+//! from command-line flags by `snaplabel dev`.
+//!
+//! Parsing takes a lookup function instead of reading the process environment, so it is pure and
+//! tested without touching global state.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Rekognition reads S3 objects up to 15 MB; a phone's JPEG is 2–8 MB.
+pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 15 * 1024 * 1024;
+/// A 64 MP guard against decompression bombs: bigger than any phone photo, small enough that
+/// even an undownscalable PNG of that size fits a 1 GB Lambda.
+pub const DEFAULT_MAX_PIXELS: u64 = 64_000_000;
+pub const DEFAULT_URL_EXPIRY_SECS: u64 = 900;
+/// Presigned URLs signed with SigV4 are valid for at most 7 days.
+pub const MAX_URL_EXPIRY_SECS: u64 = 7 * 24 * 3600;
+pub const DEFAULT_MAX_LABELS: u32 = 25;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LabelerKind {
+    /// The embedded model (snaplabel-vision).
+    Local,
+    /// Amazon Rekognition `DetectLabels` (or any endpoint speaking its protocol).
+    Rekognition,
+}
+
+impl LabelerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LabelerKind::Local => "local",
+            LabelerKind::Rekognition => "rekognition",
+        }
+    }
+}
+
+impl FromStr for LabelerKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "local" => Ok(LabelerKind::Local),
+            "rekognition" => Ok(LabelerKind::Rekognition),
+            other => Err(format!("unknown labeler {other:?} (expected \"local\" or \"rekognition\")")),
+        }
+    }
+}
+
+impl fmt::Display for LabelerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Everything the presign and label handlers need to know.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PipelineConfig {
+    /// `SNAPLABEL_BUCKET` (required): the bucket holding `uploads/` and `labels/`.
+    pub bucket: String,
+    /// `SNAPLABEL_MAX_UPLOAD_BYTES`: the largest image accepted, signed into every upload URL.
+    pub max_upload_bytes: u64,
+    /// `SNAPLABEL_MAX_PIXELS`: width × height above which an image is refused unread.
+    pub max_pixels: u64,
+    /// `SNAPLABEL_URL_EXPIRY_SECS`: lifetime of presigned URLs.
+    pub url_expiry_secs: u64,
+    /// `SNAPLABEL_ALLOWED_ORIGINS`: comma-separated browser origins allowed by CORS (`*` for any).
+    pub allowed_origins: Vec<String>,
+    /// `SNAPLABEL_LABELER`: `local` (default) or `rekognition`.
+    pub labeler: LabelerKind,
+    /// `SNAPLABEL_MIN_CONFIDENCE`: labels below this are dropped (default 55, as Rekognition).
+    pub min_confidence: f32,
+    /// `SNAPLABEL_MAX_LABELS`: at most this many labels per image.
+    pub max_labels: u32,
+    /// `SNAPLABEL_REQUIRE_IDENTITY`: `true` makes the presign API demand a verified guest identity.
+    pub require_identity: bool,
+}
+
+impl PipelineConfig {
+    /// Defaults for everything but the bucket.
+    pub fn new(bucket: impl Into<String>) -> Self {
+        PipelineConfig {
+            bucket: bucket.into(),
+            max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+            max_pixels: DEFAULT_MAX_PIXELS,
+            url_expiry_secs: DEFAULT_URL_EXPIRY_SECS,
+            allowed_origins: Vec::new(),
+            labeler: LabelerKind::Local,
+            min_confidence: crate::detect::DEFAULT_MIN_CONFIDENCE,
+            max_labels: DEFAULT_MAX_LABELS,
+            require_identity: false,
+        }
+    }
+
+    /// Reads `SNAPLABEL_*` variables through `lookup` (normally `std::env::var(..).ok()`).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &'static str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let bucket = get("SNAPLABEL_BUCKET").ok_or(ConfigError::missing("SNAPLABEL_BUCKET"))?;
+        let mut config = PipelineConfig::new(bucket);
+        if let Some(v) = get("SNAPLABEL_MAX_UPLOAD_BYTES") {
+            config.max_upload_bytes = parse_in("SNAPLABEL_MAX_UPLOAD_BYTES", &v, 1..=5 * 1024 * 1024 * 1024)?;
+        }
+        if let Some(v) = get("SNAPLABEL_MAX_PIXELS") {
+            config.max_pixels = parse_in("SNAPLABEL_MAX_PIXELS", &v, 1..=1_000_000_000)?;
+        }
+        if let Some(v) = get("SNAPLABEL_URL_EXPIRY_SECS") {
+            config.url_expiry_secs = parse_in("SNAPLABEL_URL_EXPIRY_SECS", &v, 1..=MAX_URL_EXPIRY_SECS)?;
+        }
+        if let Some(v) = get("SNAPLABEL_ALLOWED_ORIGINS") {
+            config.allowed_origins = v.split(',').map(|o| o.trim().trim_end_matches('/').to_string()).filter(|o| !o.is_empty()).collect();
+        }
+        if let Some(v) = get("SNAPLABEL_LABELER") {
+            config.labeler = v.parse().map_err(|m| ConfigError::invalid("SNAPLABEL_LABELER", m))?;
+        }
+        if let Some(v) = get("SNAPLABEL_MIN_CONFIDENCE") {
+            let c: f32 = v.parse().map_err(|_| ConfigError::invalid("SNAPLABEL_MIN_CONFIDENCE", format!("{v:?} is not a number")))?;
+            if !(0.0..=100.0).contains(&c) {
+                return Err(ConfigError::invalid("SNAPLABEL_MIN_CONFIDENCE", format!("{c} is outside 0..=100")));
+            }
+            config.min_confidence = c;
+        }
+        if let Some(v) = get("SNAPLABEL_MAX_LABELS") {
+            config.max_labels = parse_in("SNAPLABEL_MAX_LABELS", &v, 1..=crate::detect::MAX_LABELS_LIMIT as u64)? as u32;
+        }
+        if let Some(v) = get("SNAPLABEL_REQUIRE_IDENTITY") {
+            config.require_identity = match v.to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" => true,
+                "0" | "false" | "no" => false,
+                _ => return Err(ConfigError::invalid("SNAPLABEL_REQUIRE_IDENTITY", format!("{v:?} is not true/false"))),
+            };
+        }
+        Ok(config)
+    }
+
+    /// The CORS origin to echo for a request's `Origin`, if it is allowed.
+    pub fn cors_origin<'a>(&'a self, origin: &'a str) -> Option<&'a str> {
+        let origin_trimmed = origin.trim_end_matches('/');
+        self.allowed_origins.iter().find_map(|allowed| match allowed.as_str() {
+            "*" => Some("*"),
+            a if a.eq_ignore_ascii_case(origin_trimmed) => Some(origin),
+            _ => None,
+        })
+    }
+}
+
+fn parse_in(name: &'static str, value: &str, range: std::ops::RangeInclusive<u64>) -> Result<u64, ConfigError> {
+    let n: u64 = value.replace('_', "").parse().map_err(|_| ConfigError::invalid(name, format!("{value:?} is not a whole number")))?;
+    if !range.contains(&n) {
+        return Err(ConfigError::invalid(name, format!("{n} is outside {}..={}", range.start(), range.end())));
+    }
+    Ok(n)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn missing(variable: &'static str) -> Self {
+        ConfigError { variable, message: "is required but not set".into() }
+    }
+    pub fn invalid(variable: &'static str, message: impl Into<String>) -> Self {
+        ConfigError { variable, message: message.into() }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.variable, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn from(pairs: &[(&str, &str)]) -> Result<PipelineConfig, ConfigError> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        PipelineConfig::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_need_only_a_bucket() {
+        let c = from(&[("SNAPLABEL_BUCKET", "pics")]).unwrap();
+        assert_eq!(c, PipelineConfig::new("pics"));
+        assert_eq!(c.max_upload_bytes, 15 * 1024 * 1024);
+        assert_eq!(c.labeler, LabelerKind::Local);
+        assert_eq!(from(&[]).unwrap_err().variable, "SNAPLABEL_BUCKET");
+    }
+
+    #[test]
+    fn every_variable_is_read_and_checked() {
+        let c = from(&[
+            ("SNAPLABEL_BUCKET", "pics"),
+            ("SNAPLABEL_MAX_UPLOAD_BYTES", "1_000_000"),
+            ("SNAPLABEL_MAX_PIXELS", "20000000"),
+            ("SNAPLABEL_URL_EXPIRY_SECS", "60"),
+            ("SNAPLABEL_ALLOWED_ORIGINS", "http://localhost:8080/, https://app.example.com"),
+            ("SNAPLABEL_LABELER", "Rekognition"),
+            ("SNAPLABEL_MIN_CONFIDENCE", "70.5"),
+            ("SNAPLABEL_MAX_LABELS", "10"),
+            ("SNAPLABEL_REQUIRE_IDENTITY", "true"),
+        ])
+        .unwrap();
+        assert_eq!(c.max_upload_bytes, 1_000_000);
+        assert_eq!(c.max_pixels, 20_000_000);
+        assert_eq!(c.url_expiry_secs, 60);
+        assert_eq!(c.allowed_origins, ["http://localhost:8080", "https://app.example.com"]);
+        assert_eq!(c.labeler, LabelerKind::Rekognition);
+        assert_eq!(c.min_confidence, 70.5);
+        assert_eq!(c.max_labels, 10);
+        assert!(c.require_identity);
+
+        for (var, bad) in [
+            ("SNAPLABEL_MAX_UPLOAD_BYTES", "lots"),
+            ("SNAPLABEL_MAX_UPLOAD_BYTES", "0"),
+            ("SNAPLABEL_URL_EXPIRY_SECS", "999999999"),
+            ("SNAPLABEL_LABELER", "magic"),
+            ("SNAPLABEL_MIN_CONFIDENCE", "150"),
+            ("SNAPLABEL_REQUIRE_IDENTITY", "maybe"),
+        ] {
+            let err = from(&[("SNAPLABEL_BUCKET", "pics"), (var, bad)]).unwrap_err();
+            assert_eq!(err.variable, var, "{bad}");
+        }
+    }
+
+    #[test]
+    fn cors_matches_configured_origins_only() {
+        let mut c = PipelineConfig::new("b");
+        assert_eq!(c.cors_origin("http://evil.example"), None);
+        c.allowed_origins = vec!["http://localhost:8080".into()];
+        assert_eq!(c.cors_origin("http://localhost:8080"), Some("http://localhost:8080"));
+        assert_eq!(c.cors_origin("http://localhost:8081"), None);
+        c.allowed_origins = vec!["*".into()];
+        assert_eq!(c.cors_origin("http://anything"), Some("*"));
+    }
+}

@@ -1,0 +1,181 @@
+//! Decoding real photos and hostile inputs.
+
+use image::{ImageEncoder, RgbImage, Rgba, RgbaImage};
+use snaplabel_core::{ErrorCode, ImageFormat};
+use snaplabel_imageio::{Limits, decode, probe, to_jpeg};
+use std::path::PathBuf;
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/photos").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn encode(img: &RgbImage, format: image::ImageFormat) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, format).unwrap();
+    out.into_inner()
+}
+
+fn code(bytes: &[u8]) -> ErrorCode {
+    probe(bytes, &Limits::default()).and_then(|_| decode(bytes, &Limits::default())).unwrap_err().code
+}
+
+#[test]
+fn real_photos_decode_upright_rgb() {
+    for (name, format, w, h) in [
+        ("chelsea.png", ImageFormat::Png, 451, 300),
+        ("coffee.png", ImageFormat::Png, 600, 400),
+        ("rocket.jpg", ImageFormat::Jpeg, 640, 427),
+        ("grace_hopper.jpg", ImageFormat::Jpeg, 512, 600),
+    ] {
+        let d = decode(&fixture(name), &Limits::default()).unwrap();
+        assert_eq!((d.probe.format, d.probe.width, d.probe.height), (format, w, h), "{name}");
+        assert_eq!(d.image.dimensions(), (w, h), "{name}");
+    }
+}
+
+#[test]
+fn every_supported_container_decodes() {
+    let src = decode(&fixture("chelsea.png"), &Limits::default()).unwrap().image;
+    for (format, ours) in [
+        (image::ImageFormat::Jpeg, ImageFormat::Jpeg),
+        (image::ImageFormat::WebP, ImageFormat::Webp),
+        (image::ImageFormat::Gif, ImageFormat::Gif),
+        (image::ImageFormat::Bmp, ImageFormat::Bmp),
+        (image::ImageFormat::Tiff, ImageFormat::Tiff),
+    ] {
+        let bytes = encode(&src, format);
+        let d = decode(&bytes, &Limits::default()).unwrap_or_else(|e| panic!("{format:?}: {e}"));
+        assert_eq!(d.probe.format, ours);
+        assert_eq!(d.image.dimensions(), (451, 300));
+    }
+}
+
+#[test]
+fn exif_orientation_is_applied() {
+    // A 200×100 JPEG whose EXIF says "rotate 90° clockwise" (orientation 6) is upright 100×200.
+    let mut img = RgbImage::from_pixel(200, 100, image::Rgb([255, 255, 255]));
+    for y in 0..100 {
+        for x in 0..20 {
+            img.put_pixel(x, y, image::Rgb([255, 0, 0])); // red band on the stored left edge
+        }
+    }
+    let jpeg = encode(&img, image::ImageFormat::Jpeg);
+    let with_exif = insert_exif_orientation(&jpeg, 6);
+    let p = probe(&with_exif, &Limits::default()).unwrap();
+    assert_eq!((p.width, p.height, p.exif_orientation), (100, 200, 6));
+    let d = decode(&with_exif, &Limits::default()).unwrap();
+    assert_eq!(d.image.dimensions(), (100, 200));
+    // Rotating clockwise moves the stored left edge to the top.
+    let top = d.image.get_pixel(50, 5);
+    let bottom = d.image.get_pixel(50, 195);
+    assert!(top[0] > 200 && top[1] < 80, "top should be red, got {top:?}");
+    assert!(bottom[1] > 200, "bottom should be white, got {bottom:?}");
+}
+
+/// Inserts an APP1 EXIF segment holding only an orientation tag right after SOI.
+fn insert_exif_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
+    let mut tiff = Vec::new();
+    tiff.extend_from_slice(b"MM\0*\0\0\0\x08"); // big-endian TIFF header, IFD at 8
+    tiff.extend_from_slice(&1u16.to_be_bytes()); // one entry
+    tiff.extend_from_slice(&0x0112u16.to_be_bytes()); // Orientation
+    tiff.extend_from_slice(&3u16.to_be_bytes()); // SHORT
+    tiff.extend_from_slice(&1u32.to_be_bytes()); // count
+    tiff.extend_from_slice(&orientation.to_be_bytes());
+    tiff.extend_from_slice(&[0, 0]);
+    tiff.extend_from_slice(&0u32.to_be_bytes()); // no next IFD
+    let mut payload = b"Exif\0\0".to_vec();
+    payload.extend_from_slice(&tiff);
+    let mut out = jpeg[..2].to_vec();
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&((payload.len() + 2) as u16).to_be_bytes());
+    out.extend_from_slice(&payload);
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
+#[test]
+fn transparency_is_composited_on_white() {
+    let img = RgbaImage::from_pixel(64, 64, Rgba([0, 0, 0, 0]));
+    let mut png = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut png).write_image(img.as_raw(), 64, 64, image::ExtendedColorType::Rgba8).unwrap();
+    let d = decode(&png, &Limits::default()).unwrap();
+    assert_eq!(d.image.get_pixel(10, 10).0, [255, 255, 255]);
+}
+
+#[test]
+fn sixteen_bit_and_gray_pngs_decode() {
+    let gray16 = image::ImageBuffer::<image::Luma<u16>, _>::from_fn(80, 60, |x, _| image::Luma([(x * 800) as u16]));
+    let mut png = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut png)
+        .write_image(bytemuck_u16(gray16.as_raw()), 80, 60, image::ExtendedColorType::L16)
+        .unwrap();
+    let d = decode(&png, &Limits::default()).unwrap();
+    assert_eq!(d.image.dimensions(), (80, 60));
+    let p = d.image.get_pixel(79, 0);
+    assert!(p[0] == p[1] && p[1] == p[2] && p[0] > 200);
+}
+
+fn bytemuck_u16(v: &[u16]) -> &[u8] {
+    // PNG encoders take native-endian u16 samples as bytes.
+    unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u8, v.len() * 2) }
+}
+
+#[test]
+fn hostile_inputs_get_stable_codes() {
+    assert_eq!(code(b""), ErrorCode::EmptyObject);
+    assert_eq!(code(b"this is a text file renamed to photo.jpg\n"), ErrorCode::UnsupportedFormat);
+    assert_eq!(code(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3"), ErrorCode::UnsupportedFormat);
+    assert_eq!(code(&[0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3]), ErrorCode::CorruptImage);
+    assert_eq!(code(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"), ErrorCode::CorruptImage);
+
+    let png = fixture("chelsea.png");
+    assert_eq!(code(&png[..png.len() / 2]), ErrorCode::CorruptImage, "truncated PNG");
+
+    let tiny = encode(&RgbImage::new(16, 16), image::ImageFormat::Png);
+    assert_eq!(code(&tiny), ErrorCode::ImageTooSmall);
+}
+
+#[test]
+fn decompression_bombs_are_refused_from_the_header() {
+    // A PNG header declaring 60000×60000 (3.6 gigapixels) followed by nothing useful.
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = b"IHDR".to_vec();
+    ihdr.extend_from_slice(&60000u32.to_be_bytes());
+    ihdr.extend_from_slice(&60000u32.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    png.extend_from_slice(&13u32.to_be_bytes());
+    png.extend_from_slice(&ihdr);
+    png.extend_from_slice(&crc32(&ihdr).to_be_bytes());
+    let err = probe(&png, &Limits::default()).unwrap_err();
+    assert_eq!(err.code, ErrorCode::TooManyPixels, "{err}");
+
+    // A real photo is refused by a small configured limit before decoding.
+    let err = decode(&fixture("coffee.png"), &Limits::new(100_000)).unwrap_err();
+    assert_eq!(err.code, ErrorCode::TooManyPixels);
+    assert!(err.message.contains("600×400"), "{}", err.message);
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+#[test]
+fn jpeg_conversion_respects_bounds() {
+    let webp = encode(&decode(&fixture("coffee.png"), &Limits::default()).unwrap().image, image::ImageFormat::WebP);
+    let jpeg = to_jpeg(&webp, &Limits::default(), 80, 300, 5 << 20).unwrap();
+    let p = probe(&jpeg, &Limits::default()).unwrap();
+    assert_eq!((p.format, p.width, p.height), (ImageFormat::Jpeg, 300, 200));
+
+    let small = encode(&RgbImage::from_pixel(40, 50, image::Rgb([9, 9, 9])), image::ImageFormat::Png);
+    let jpeg = to_jpeg(&small, &Limits::default(), 80, 10_000, 5 << 20).unwrap();
+    let p = probe(&jpeg, &Limits::default()).unwrap();
+    assert_eq!((p.width, p.height), (80, 100));
+}

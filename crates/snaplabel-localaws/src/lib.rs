@@ -1,0 +1,13 @@
+//! AWS-compatible endpoints on 127.0.0.1, so the AWS SDK code paths of snaplabel run for real
+//! without an account or a network.
+//!
+//! - [`s3`]: an S3 server over a folder (s3s + s3s-fs), path-style, SigV4-verified, with the CORS
+//!   layer s3s lacks (preflight answered without auth, `ETag` exposed).
+//! - [`rekognition`]: Rekognition `DetectLabels` (awsJson1_1) over any [`rekognition::DetectLabelsBackend`].
+//! - [`server`]: the small hyper server all of them share.
+
+pub mod rekognition;
+pub mod s3;
+pub mod server;
+
+pub use server::{Body, ServerHandle};

@@ -1,0 +1,163 @@
+//! Amazon Rekognition `DetectLabels` on 127.0.0.1, speaking the awsJson1_1 protocol that
+//! `aws-sdk-rekognition` sends (`POST /`, `X-Amz-Target: RekognitionService.DetectLabels`).
+//!
+//! `Image.Bytes` (base64) and `Image.S3Object` (read from the local S3 folder) are both accepted;
+//! errors use Rekognition's names (`InvalidImageFormatException`, `ImageTooLargeException`,
+//! `InvalidParameterException`, `InvalidS3ObjectException`), so any Rekognition client, not only
+//! snaplabel's, can use the endpoint. Requests are not signature-checked: the endpoint only ever
+//! listens on loopback and holds no secrets.
+
+use crate::server::{Body, ServerHandle, full, serve};
+use async_trait::async_trait;
+use base64::Engine;
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use serde::Deserialize;
+use snaplabel_core::detect::{DetectLabelsResponse, DetectOptions};
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// Rekognition's limits: 5 MB inline, 15 MB from S3.
+pub const BYTES_LIMIT: usize = 5 * 1024 * 1024;
+pub const S3_OBJECT_LIMIT: u64 = 15 * 1024 * 1024;
+const TARGET: &str = "RekognitionService.DetectLabels";
+
+/// A Rekognition error as it goes on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RekognitionError {
+    /// The exception name, e.g. `InvalidImageFormatException`.
+    pub kind: &'static str,
+    pub message: String,
+}
+
+impl RekognitionError {
+    pub fn new(kind: &'static str, message: impl Into<String>) -> Self {
+        RekognitionError { kind, message: message.into() }
+    }
+
+    fn status(&self) -> StatusCode {
+        match self.kind {
+            "InternalServerError" => StatusCode::INTERNAL_SERVER_ERROR,
+            "AccessDeniedException" => StatusCode::FORBIDDEN,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+/// Where the image of a request came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageSource {
+    /// `Image.Bytes`.
+    Inline,
+    /// `Image.S3Object`.
+    S3Object { bucket: String, name: String },
+}
+
+/// Whatever actually labels the image.
+#[async_trait]
+pub trait DetectLabelsBackend: Send + Sync {
+    async fn detect_labels(&self, image: Bytes, source: ImageSource, options: DetectOptions) -> Result<DetectLabelsResponse, RekognitionError>;
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DetectLabelsRequest {
+    image: Option<ImageRef>,
+    #[serde(flatten)]
+    options: DetectOptions,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ImageRef {
+    bytes: Option<String>,
+    s3_object: Option<S3ObjectRef>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct S3ObjectRef {
+    bucket: Option<String>,
+    name: Option<String>,
+}
+
+/// Starts the endpoint. `s3_root` is the local S3 folder that `Image.S3Object` references.
+pub fn start(backend: Arc<dyn DetectLabelsBackend>, s3_root: Option<PathBuf>, listener: TcpListener) -> std::io::Result<ServerHandle> {
+    let s3_root = Arc::new(s3_root);
+    serve(listener, move |req| {
+        let backend = backend.clone();
+        let s3_root = s3_root.clone();
+        async move {
+            match handle(&*backend, s3_root.as_deref(), req).await {
+                Ok(resp) => json(StatusCode::OK, serde_json::to_vec(&resp).expect("serializable"), None),
+                Err(err) => {
+                    let body = serde_json::json!({"__type": err.kind, "Message": err.message});
+                    json(err.status(), body.to_string().into_bytes(), Some(err.kind))
+                }
+            }
+        }
+    })
+}
+
+fn json(status: StatusCode, body: Vec<u8>, error_type: Option<&'static str>) -> Response<Body> {
+    let mut r = Response::new(full(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-amz-json-1.1"));
+    if let Some(kind) = error_type {
+        r.headers_mut().insert("x-amzn-errortype", HeaderValue::from_static(kind));
+    }
+    r
+}
+
+async fn handle(backend: &dyn DetectLabelsBackend, s3_root: Option<&Path>, req: Request<Incoming>) -> Result<DetectLabelsResponse, RekognitionError> {
+    let target = req.headers().get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    if req.method() != Method::POST || target != TARGET {
+        return Err(RekognitionError::new("UnknownOperationException", format!("only {TARGET} is served here, not {target:?}")));
+    }
+    // Base64 inflates 5 MB to ~6.7 MB; allow the JSON around it.
+    let body = Limited::new(req.into_body(), BYTES_LIMIT * 4 / 3 + 64 * 1024)
+        .collect()
+        .await
+        .map_err(|_| RekognitionError::new("ImageTooLargeException", "the request exceeds the 5 MB image limit"))?
+        .to_bytes();
+    let request: DetectLabelsRequest =
+        serde_json::from_slice(&body).map_err(|e| RekognitionError::new("InvalidParameterException", format!("invalid request: {e}")))?;
+    request.options.validate().map_err(|m| RekognitionError::new("InvalidParameterException", m))?;
+    let image = request.image.ok_or_else(|| RekognitionError::new("InvalidParameterException", "Image is required"))?;
+    let (bytes, source) = match (image.bytes, image.s3_object) {
+        (Some(b64), None) => {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(b64.as_bytes())
+                .map_err(|e| RekognitionError::new("InvalidParameterException", format!("Image.Bytes is not base64: {e}")))?;
+            if bytes.len() > BYTES_LIMIT {
+                return Err(RekognitionError::new("ImageTooLargeException", format!("Image.Bytes is {} bytes; the limit is 5 MB", bytes.len())));
+            }
+            (Bytes::from(bytes), ImageSource::Inline)
+        }
+        (None, Some(object)) => read_s3_object(s3_root, object).await?,
+        _ => return Err(RekognitionError::new("InvalidParameterException", "give exactly one of Image.Bytes and Image.S3Object")),
+    };
+    backend.detect_labels(bytes, source, request.options).await
+}
+
+async fn read_s3_object(s3_root: Option<&Path>, object: S3ObjectRef) -> Result<(Bytes, ImageSource), RekognitionError> {
+    let invalid = |m: String| RekognitionError::new("InvalidS3ObjectException", m);
+    let root = s3_root.ok_or_else(|| invalid("this endpoint has no S3 folder configured".into()))?;
+    let (Some(bucket), Some(name)) = (object.bucket, object.name) else {
+        return Err(invalid("S3Object needs Bucket and Name".into()));
+    };
+    let relative = Path::new(&bucket).join(&name);
+    if bucket.contains('/') || relative.components().any(|c| !matches!(c, Component::Normal(_))) {
+        return Err(invalid(format!("unable to get object {name:?} from bucket {bucket:?}")));
+    }
+    let path = root.join(relative);
+    let meta = tokio::fs::metadata(&path).await.map_err(|_| invalid(format!("unable to get object metadata from S3: {bucket}/{name} not found")))?;
+    if meta.len() > S3_OBJECT_LIMIT {
+        return Err(RekognitionError::new("ImageTooLargeException", format!("the object is {} bytes; the limit is 15 MB", meta.len())));
+    }
+    let bytes = tokio::fs::read(&path).await.map_err(|e| invalid(format!("unable to read {bucket}/{name}: {e}")))?;
+    Ok((Bytes::from(bytes), ImageSource::S3Object { bucket, name }))
+}

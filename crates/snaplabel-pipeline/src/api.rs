@@ -1,0 +1,208 @@
+//! The presign HTTP API: `POST /api/uploads` hands out presigned URLs for one upload.
+//!
+//! A plain function from `http::Request<Bytes>` to `http::Response<Bytes>`: the Lambda main adapts
+//! `lambda_http` events to it, `snaplabel dev` serves it with hyper. It never touches image bytes;
+//! it only decides keys and signs URLs.
+
+use crate::identity::{IDENTITY_HEADER, IdentityVerifier};
+use crate::store::{ObjectStore, PresignRequest};
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use snaplabel_core::api::{CreateUploadRequest, CreateUploadResponse, PresignedUpload, ResultLocation};
+use snaplabel_core::config::PipelineConfig;
+use snaplabel_core::error::ApiError;
+use snaplabel_core::keys::UploadKey;
+use snaplabel_core::{ErrorBody, ErrorCode, ImageFormat};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// Requests to the API are small JSON documents; anything bigger is refused unread.
+pub const MAX_REQUEST_BYTES: usize = 16 * 1024;
+/// Metadata key recording the client's original file name (percent-encoded: headers are ASCII).
+pub const FILENAME_METADATA: &str = "original-filename";
+
+pub struct ApiHandler {
+    store: Arc<dyn ObjectStore>,
+    identity: Arc<dyn IdentityVerifier>,
+    config: PipelineConfig,
+}
+
+impl ApiHandler {
+    pub fn new(store: Arc<dyn ObjectStore>, identity: Arc<dyn IdentityVerifier>, config: PipelineConfig) -> Self {
+        ApiHandler { store, identity, config }
+    }
+
+    pub fn config(&self) -> &PipelineConfig {
+        &self.config
+    }
+
+    /// Serves one request. Never fails: every problem becomes a JSON error response.
+    pub async fn handle(&self, request: Request<Bytes>) -> Response<Bytes> {
+        let origin = request.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()).map(str::to_string);
+        let mut response = if request.method() == Method::OPTIONS {
+            preflight()
+        } else {
+            match self.route(request).await {
+                Ok(response) => response,
+                Err(error) => error_response(error),
+            }
+        };
+        self.add_cors(origin.as_deref(), &mut response);
+        response
+    }
+
+    async fn route(&self, request: Request<Bytes>) -> Result<Response<Bytes>, ErrorBody> {
+        let path = request.uri().path().trim_end_matches('/');
+        if !(path.ends_with("/api/uploads") || path == "/uploads") {
+            return Err(ErrorBody::new(ErrorCode::NotFound, format!("no such endpoint: {}", request.uri().path())));
+        }
+        match *request.method() {
+            Method::POST => self.create_upload(request).await,
+            _ => Err(ErrorBody::new(ErrorCode::MethodNotAllowed, format!("{} is not allowed here; use POST", request.method()))),
+        }
+    }
+
+    async fn create_upload(&self, request: Request<Bytes>) -> Result<Response<Bytes>, ErrorBody> {
+        let claimed = request.headers().get(IDENTITY_HEADER).and_then(|v| v.to_str().ok());
+        let owner = self.identity.verify(claimed).await?;
+        let body = parse_create_request(request.body())?;
+        let (format, size) = self.validate(&body)?;
+
+        let key = UploadKey { owner, id: ulid::Ulid::new().to_string(), format };
+        let expires_in = Duration::from_secs(self.config.url_expiry_secs);
+        let mut metadata = BTreeMap::new();
+        if let Some(name) = body.filename.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+            metadata.insert(FILENAME_METADATA.to_string(), percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC).to_string());
+        }
+        let upload = self
+            .store
+            .presign(
+                PresignRequest::Put { key: key.to_string(), content_type: format.content_type().to_string(), content_length: size, metadata },
+                expires_in,
+            )
+            .await
+            .map_err(storage_error)?;
+        let result_key = key.result_key();
+        let head = self.store.presign(PresignRequest::Head { key: result_key.clone() }, expires_in).await.map_err(storage_error)?;
+        let get = self.store.presign(PresignRequest::Get { key: result_key.clone() }, expires_in).await.map_err(storage_error)?;
+
+        // Browsers compute Content-Length themselves and refuse to set it; it is still signed.
+        let headers = upload.headers.into_iter().filter(|(name, _)| !name.eq_ignore_ascii_case("content-length")).collect();
+        let response = CreateUploadResponse {
+            id: key.id.clone(),
+            upload: PresignedUpload { url: upload.url, method: upload.method, headers },
+            result: ResultLocation { key: result_key, head_url: head.url, get_url: get.url },
+            expires_at: rfc3339(SystemTime::now() + expires_in),
+        };
+        tracing::info!(key = %key, size, content_type = format.content_type(), "presigned upload");
+        Ok(json_response(StatusCode::CREATED, &response))
+    }
+
+    fn validate(&self, body: &CreateUploadRequest) -> Result<(ImageFormat, u64), ErrorBody> {
+        if body.filename.as_ref().is_some_and(|f| f.len() > 1024) {
+            return Err(ErrorBody::new(ErrorCode::MalformedRequest, "filename is longer than 1024 bytes"));
+        }
+        let content_type = body
+            .content_type
+            .as_deref()
+            .ok_or_else(|| ErrorBody::new(ErrorCode::UnsupportedContentType, "content_type is required (e.g. \"image/jpeg\")"))?;
+        let format = ImageFormat::from_content_type(content_type).ok_or_else(|| {
+            ErrorBody::new(
+                ErrorCode::UnsupportedContentType,
+                format!("{content_type:?} is not supported; send image/jpeg, image/png, image/webp, image/gif, image/bmp or image/tiff"),
+            )
+        })?;
+        let size = match &body.size {
+            Some(serde_json::Value::Number(n)) => n.as_u64().filter(|&s| s > 0),
+            _ => None,
+        }
+        .ok_or_else(|| ErrorBody::new(ErrorCode::InvalidSize, "size is required: the file's length in bytes, a positive whole number"))?;
+        if size > self.config.max_upload_bytes {
+            return Err(ErrorBody::new(
+                ErrorCode::TooLarge,
+                format!("the file is {} but at most {} is accepted", human_bytes(size), human_bytes(self.config.max_upload_bytes)),
+            ));
+        }
+        Ok((format, size))
+    }
+
+    fn add_cors(&self, origin: Option<&str>, response: &mut Response<Bytes>) {
+        let headers = response.headers_mut();
+        headers.append(header::VARY, HeaderValue::from_static("Origin"));
+        let Some(allowed) = origin.and_then(|o| self.config.cors_origin(o)) else { return };
+        let Ok(value) = HeaderValue::from_str(allowed) else { return };
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+        headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, OPTIONS"));
+        headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("content-type, x-snaplabel-identity"));
+        headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+    }
+}
+
+fn parse_create_request(body: &Bytes) -> Result<CreateUploadRequest, ErrorBody> {
+    if body.len() > MAX_REQUEST_BYTES {
+        return Err(ErrorBody::new(ErrorCode::MalformedRequest, format!("the request body exceeds {MAX_REQUEST_BYTES} bytes")));
+    }
+    let malformed = |detail: String| {
+        ErrorBody::new(
+            ErrorCode::MalformedRequest,
+            format!("the body must be a JSON object like {{\"filename\": \"cat.jpg\", \"content_type\": \"image/jpeg\", \"size\": 123456}}: {detail}"),
+        )
+    };
+    // Through `Value` first: serde would otherwise accept a JSON array as a struct.
+    match serde_json::from_slice::<serde_json::Value>(body).map_err(|e| malformed(e.to_string()))? {
+        object @ serde_json::Value::Object(_) => serde_json::from_value(object).map_err(|e| malformed(e.to_string())),
+        other => Err(malformed(format!("got {}", json_kind(&other)))),
+    }
+}
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+fn preflight() -> Response<Bytes> {
+    let mut response = Response::new(Bytes::new());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response
+}
+
+fn storage_error(err: crate::store::StoreError) -> ErrorBody {
+    tracing::error!(error = %err, "presigning failed");
+    ErrorBody::new(ErrorCode::StorageFailed, "the upload could not be prepared; try again")
+}
+
+pub fn json_response<T: serde::Serialize>(status: StatusCode, body: &T) -> Response<Bytes> {
+    let bytes = serde_json::to_vec(body).expect("API types serialize");
+    let mut response = Response::new(Bytes::from(bytes));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+pub fn error_response(error: ErrorBody) -> Response<Bytes> {
+    let status = StatusCode::from_u16(error.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    json_response(status, &ApiError { error })
+}
+
+fn human_bytes(n: u64) -> String {
+    if n >= 1024 * 1024 {
+        format!("{:.1} MB", n as f64 / (1024.0 * 1024.0))
+    } else if n >= 1024 {
+        format!("{:.1} KB", n as f64 / 1024.0)
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    let t = time::OffsetDateTime::from(t).replace_nanosecond(0).unwrap_or_else(|_| time::OffsetDateTime::from(t));
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}

@@ -1,0 +1,66 @@
+//! AWS SDK clients, optionally pointed at other endpoints (`snaplabel dev`, tests).
+
+use aws_config::{BehaviorVersion, SdkConfig};
+
+/// Endpoint overrides. `None` means the real AWS endpoint for the configured region.
+///
+/// Read from `SNAPLABEL_S3_ENDPOINT`, `SNAPLABEL_REKOGNITION_ENDPOINT` and
+/// `SNAPLABEL_COGNITO_ENDPOINT` by [`Endpoints::from_env`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Endpoints {
+    pub s3: Option<String>,
+    pub rekognition: Option<String>,
+    pub cognito: Option<String>,
+}
+
+impl Endpoints {
+    pub fn from_env() -> Self {
+        let var = |name: &str| std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        Endpoints {
+            s3: var("SNAPLABEL_S3_ENDPOINT"),
+            rekognition: var("SNAPLABEL_REKOGNITION_ENDPOINT"),
+            cognito: var("SNAPLABEL_COGNITO_ENDPOINT"),
+        }
+    }
+}
+
+/// The SDK configuration from the environment (Lambda role, profile, env credentials).
+pub async fn load_sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest()).load().await
+}
+
+/// An S3 client. A custom endpoint gets path-style addressing (`http://host/bucket/key`), which
+/// local servers need and real S3 accepts.
+pub fn s3_client(sdk: &SdkConfig, endpoint: Option<&str>) -> aws_sdk_s3::Client {
+    let mut builder = aws_sdk_s3::config::Builder::from(sdk);
+    if let Some(url) = endpoint {
+        builder = builder.endpoint_url(url).force_path_style(true);
+    }
+    aws_sdk_s3::Client::from_conf(builder.build())
+}
+
+pub fn rekognition_client(sdk: &SdkConfig, endpoint: Option<&str>) -> aws_sdk_rekognition::Client {
+    let mut builder = aws_sdk_rekognition::config::Builder::from(sdk);
+    if let Some(url) = endpoint {
+        builder = builder.endpoint_url(url);
+    }
+    aws_sdk_rekognition::Client::from_conf(builder.build())
+}
+
+pub fn cognito_client(sdk: &SdkConfig, endpoint: Option<&str>) -> aws_sdk_cognitoidentity::Client {
+    let mut builder = aws_sdk_cognitoidentity::config::Builder::from(sdk);
+    if let Some(url) = endpoint {
+        builder = builder.endpoint_url(url);
+    }
+    aws_sdk_cognitoidentity::Client::from_conf(builder.build())
+}
+
+/// An SDK configuration with fixed credentials and region, for local endpoints.
+pub fn static_sdk_config(access_key: &str, secret_key: &str, region: &str) -> SdkConfig {
+    let credentials = aws_credential_types::Credentials::new(access_key, secret_key, None, None, "snaplabel-static");
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.to_string()))
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(credentials))
+        .build()
+}

@@ -1,0 +1,246 @@
+//! The label handler: S3 `ObjectCreated` event in, one result document per upload out.
+//!
+//! Invariants (see ARCHITECTURE.md):
+//! - every record of an event is handled; one bad record never stops the others;
+//! - keys outside `uploads/` are ignored, so writing `labels/` can never re-trigger labeling;
+//! - every upload under `uploads/` ends in exactly one document, success or failure, so no
+//!   client polls forever;
+//! - a redelivered event for the same bytes (same ETag) leaves the existing document untouched;
+//! - the size is checked before downloading, the header before decoding.
+//!
+//! Only infrastructure failures (the store unreachable even for writing the failure document)
+//! make the handler return an error, so that Lambda delivers the event again.
+
+use crate::labeler::{LabelRequest, Labeler};
+use crate::store::{ObjectMeta, ObjectStore, StoreError};
+use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
+use bytes::Bytes;
+use snaplabel_core::detect::DetectOptions;
+use snaplabel_core::keys::{decode_event_key, result_key_for};
+use snaplabel_core::result::{ImageInfo, ResultDocument, SourceObject, Timings};
+use snaplabel_core::{ErrorBody, ErrorCode};
+use snaplabel_imageio::Limits;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Metadata on a result document naming the ETag of the bytes it describes.
+pub const SOURCE_ETAG_METADATA: &str = "source-etag";
+
+/// How the label handler judges images.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelSettings {
+    pub max_upload_bytes: u64,
+    pub limits: Limits,
+    pub options: DetectOptions,
+}
+
+impl LabelSettings {
+    pub fn from_config(config: &snaplabel_core::config::PipelineConfig) -> Self {
+        LabelSettings {
+            max_upload_bytes: config.max_upload_bytes,
+            limits: Limits::new(config.max_pixels),
+            options: DetectOptions {
+                max_labels: Some(config.max_labels),
+                min_confidence: Some(config.min_confidence),
+                features: vec![snaplabel_core::detect::Feature::GeneralLabels, snaplabel_core::detect::Feature::ImageProperties],
+                settings: None,
+            },
+        }
+    }
+}
+
+/// What happened to one record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecordOutcome {
+    /// A document was written (`status` tells success or failure).
+    Labeled { key: String, result_key: String, error: Option<ErrorCode> },
+    /// A document for these exact bytes already existed (duplicate delivery).
+    AlreadyLabeled { key: String, result_key: String },
+    /// Not ours to label (another prefix, another bucket, not a creation).
+    Ignored { key: String, reason: String },
+    /// Infrastructure failure: no document could be written; the event must be retried.
+    Failed { key: String, error: String },
+}
+
+/// The outcome of every record of one event, in order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventReport {
+    pub records: Vec<RecordOutcome>,
+}
+
+impl EventReport {
+    /// `Err` when any record must be retried, so the Lambda runtime reports the invocation failed.
+    pub fn into_result(self) -> Result<EventReport, String> {
+        let failed: Vec<String> = self
+            .records
+            .iter()
+            .filter_map(|r| match r {
+                RecordOutcome::Failed { key, error } => Some(format!("{key}: {error}")),
+                _ => None,
+            })
+            .collect();
+        if failed.is_empty() { Ok(self) } else { Err(format!("{} record(s) must be retried: {}", failed.len(), failed.join("; "))) }
+    }
+}
+
+pub struct LabelHandler {
+    store: Arc<dyn ObjectStore>,
+    labeler: Arc<dyn Labeler>,
+    settings: LabelSettings,
+}
+
+impl LabelHandler {
+    pub fn new(store: Arc<dyn ObjectStore>, labeler: Arc<dyn Labeler>, settings: LabelSettings) -> Self {
+        LabelHandler { store, labeler, settings }
+    }
+
+    /// Handles every record of an S3 event.
+    pub async fn handle_event(&self, event: &S3Event) -> EventReport {
+        let mut report = EventReport::default();
+        for record in &event.records {
+            report.records.push(self.handle_record(record).await);
+        }
+        report
+    }
+
+    async fn handle_record(&self, record: &S3EventRecord) -> RecordOutcome {
+        let raw_key = record.s3.object.key.as_deref().unwrap_or_default();
+        let key = decode_event_key(raw_key);
+        let event_name = record.event_name.as_deref().unwrap_or_default();
+        if !event_name.starts_with("ObjectCreated:") {
+            return RecordOutcome::Ignored { key, reason: format!("event {event_name:?} is not an object creation") };
+        }
+        let bucket = record.s3.bucket.name.as_deref().unwrap_or_default();
+        if bucket != self.store.bucket() {
+            return RecordOutcome::Ignored { key, reason: format!("bucket {bucket:?} is not the configured {:?}", self.store.bucket()) };
+        }
+        self.label_key(&key).await
+    }
+
+    /// Labels one object under `uploads/` and writes its document. Public so that `snaplabel dev`
+    /// can re-queue unlabeled uploads at start-up without fabricating events.
+    pub async fn label_key(&self, key: &str) -> RecordOutcome {
+        let Some(result_key) = result_key_for(key) else {
+            return RecordOutcome::Ignored { key: key.to_string(), reason: "outside uploads/".into() };
+        };
+        let span = tracing::info_span!("label", key = %key);
+        let _enter = span.enter();
+        match self.label_to_document(key, &result_key).await {
+            Ok(Some(document)) => {
+                let error = document.error_code();
+                match self.write(&result_key, &document).await {
+                    Ok(()) => {
+                        match &document.error {
+                            None => tracing::info!(result_key = %result_key, labels = ?document.label_names(), ms = document.timings_ms.total, "labeled"),
+                            Some(e) => tracing::warn!(result_key = %result_key, code = %e.code, message = %e.message, "labeling failed"),
+                        }
+                        RecordOutcome::Labeled { key: key.to_string(), result_key, error }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "could not write the result document");
+                        RecordOutcome::Failed { key: key.to_string(), error: e.to_string() }
+                    }
+                }
+            }
+            Ok(None) => {
+                tracing::info!(result_key = %result_key, "already labeled; duplicate delivery ignored");
+                RecordOutcome::AlreadyLabeled { key: key.to_string(), result_key }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "object store failed");
+                RecordOutcome::Failed { key: key.to_string(), error: e.to_string() }
+            }
+        }
+    }
+
+    /// `Ok(None)` when an up-to-date document already exists.
+    async fn label_to_document(&self, key: &str, result_key: &str) -> Result<Option<ResultDocument>, StoreError> {
+        let started = Instant::now();
+        let mut source = SourceObject { bucket: self.store.bucket().to_string(), key: key.to_string(), size: 0, etag: None };
+        let fail = |source: SourceObject, image: Option<ImageInfo>, code: ErrorCode, message: String, timings: Timings| {
+            Ok(Some(ResultDocument::failure(source, image, ErrorBody::new(code, message), timings)))
+        };
+
+        let Some(meta) = self.store.head(key).await? else {
+            return fail(source, None, ErrorCode::ObjectMissing, "the upload no longer exists".into(), timings_since(started, 0.0, 0.0));
+        };
+        if self.already_labeled(result_key, &meta).await? {
+            return Ok(None);
+        }
+        source.size = meta.size;
+        source.etag = meta.etag.clone();
+        if meta.size == 0 {
+            return fail(source, None, ErrorCode::EmptyObject, "the upload is empty (0 bytes)".into(), timings_since(started, 0.0, 0.0));
+        }
+        let limit = self.settings.max_upload_bytes;
+        if meta.size > limit {
+            let message = format!("the upload is {} bytes; at most {limit} bytes are labeled", meta.size);
+            return fail(source, None, ErrorCode::TooLarge, message, timings_since(started, 0.0, 0.0));
+        }
+
+        let download_started = Instant::now();
+        let (meta, bytes) = match self.store.get(key, limit).await {
+            Ok(Some(got)) => got,
+            Ok(None) => {
+                return fail(source, None, ErrorCode::ObjectMissing, "the upload no longer exists".into(), timings_since(started, 0.0, 0.0));
+            }
+            Err(StoreError::TooLarge { size, limit }) => {
+                let message = format!("the upload is {size} bytes; at most {limit} bytes are labeled");
+                return fail(source, None, ErrorCode::TooLarge, message, timings_since(started, 0.0, 0.0));
+            }
+            Err(e) => return Err(e),
+        };
+        let download_ms = ms(download_started);
+        source.size = bytes.len() as u64;
+        source.etag = meta.etag.clone();
+
+        let probe = match snaplabel_imageio::probe(&bytes, &self.settings.limits) {
+            Ok(probe) => probe,
+            Err(e) => return fail(source, None, e.code, e.message, timings_since(started, download_ms, 0.0)),
+        };
+        let image = ImageInfo { width: probe.width, height: probe.height, format: probe.format };
+        let label_started = Instant::now();
+        let request = LabelRequest {
+            bucket: self.store.bucket(),
+            key,
+            bytes: &bytes,
+            probe: &probe,
+            options: &self.settings.options,
+        };
+        let labeled = self.labeler.label(request).await;
+        let timings = timings_since(started, download_ms, ms(label_started));
+        Ok(Some(match labeled {
+            Ok(detection) => ResultDocument::success(source, image, self.labeler.info(), detection, timings),
+            Err(error) => ResultDocument::failure(source, Some(image), error, timings),
+        }))
+    }
+
+    async fn already_labeled(&self, result_key: &str, source: &ObjectMeta) -> Result<bool, StoreError> {
+        let Some(etag) = source.etag.as_deref() else { return Ok(false) };
+        Ok(self.store.head(result_key).await?.is_some_and(|existing| existing.metadata.get(SOURCE_ETAG_METADATA).map(String::as_str) == Some(etag)))
+    }
+
+    async fn write(&self, result_key: &str, document: &ResultDocument) -> Result<(), StoreError> {
+        let body = Bytes::from(serde_json::to_vec_pretty(document).expect("result documents serialize"));
+        let mut metadata = BTreeMap::new();
+        if let Some(etag) = &document.source.etag {
+            metadata.insert(SOURCE_ETAG_METADATA.to_string(), etag.clone());
+        }
+        metadata.insert("status".to_string(), if document.error.is_some() { "error".into() } else { "ok".into() });
+        self.store.put(result_key, body, "application/json", metadata).await
+    }
+}
+
+fn ms(since: Instant) -> f64 {
+    (since.elapsed().as_secs_f64() * 1e6).round() / 1e3
+}
+
+fn timings_since(started: Instant, download: f64, label: f64) -> Timings {
+    Timings { download, label, total: ms(started) }
+}
+
+/// Parses a Lambda payload as an S3 event, with a clear message for anything else.
+pub fn parse_event(payload: &[u8]) -> Result<S3Event, String> {
+    serde_json::from_slice(payload).map_err(|e| format!("not an S3 event notification: {e}"))
+}

@@ -1,0 +1,155 @@
+//! A real S3-protocol server (s3s over a temp folder) on 127.0.0.1, a local Rekognition endpoint,
+//! and the handlers wired to them exactly as in Lambda.
+
+#![allow(dead_code)]
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use snaplabel_core::config::PipelineConfig;
+use snaplabel_core::detect::{DetectLabelsResponse, DetectOptions, Label, NamedItem};
+use snaplabel_localaws::rekognition::{DetectLabelsBackend, ImageSource, RekognitionError};
+use snaplabel_localaws::{ServerHandle, rekognition, s3};
+use snaplabel_pipeline::identity::SharedAnonymous;
+use snaplabel_pipeline::rekognition::RekognitionLabeler;
+use snaplabel_pipeline::{ApiHandler, LabelHandler, LabelSettings, S3Store, aws};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+pub const BUCKET: &str = "snaplabel-test";
+pub const ACCESS_KEY: &str = "AKIDSNAPLABELTEST";
+pub const SECRET_KEY: &str = "snaplabel-test-secret-key";
+pub const ORIGIN: &str = "http://localhost:8080";
+
+pub fn fixture(name: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/photos").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Stands in for Amazon Rekognition, which cannot run here: it decodes what it receives with
+/// snaplabel-imageio and answers with labels naming the format and how the image arrived, so the
+/// tests can see exactly what the Rekognition labeler sent over the wire.
+#[derive(Default)]
+pub struct RecordingRekognition {
+    pub calls: Mutex<Vec<(String, ImageSource)>>,
+}
+
+#[async_trait]
+impl DetectLabelsBackend for RecordingRekognition {
+    async fn detect_labels(&self, image: Bytes, source: ImageSource, options: DetectOptions) -> Result<DetectLabelsResponse, RekognitionError> {
+        let probe = snaplabel_imageio::decode(&image, &Default::default())
+            .map_err(|e| RekognitionError::new("InvalidImageFormatException", e.message))?
+            .probe;
+        if !probe.format.rekognition_native() {
+            return Err(RekognitionError::new("InvalidImageFormatException", "Request has unsupported image format"));
+        }
+        self.calls.lock().unwrap().push((probe.format.to_string(), source.clone()));
+        let via = match source {
+            ImageSource::Inline => "Inline",
+            ImageSource::S3Object { .. } => "S3Object",
+        };
+        let labels = vec![
+            Label { name: format!("Format {}", probe.format), confidence: 99.0, categories: vec![NamedItem::new("Test")], ..Default::default() },
+            Label { name: format!("Via {via}"), confidence: 98.0, ..Default::default() },
+            Label { name: format!("Size {}x{}", probe.width, probe.height), confidence: 97.0, ..Default::default() },
+        ];
+        Ok(DetectLabelsResponse { labels: options.filter_labels(labels), label_model_version: Some("test".into()), ..Default::default() })
+    }
+}
+
+pub struct Harness {
+    pub dir: tempfile::TempDir,
+    pub s3: ServerHandle,
+    pub rekognition_endpoint: ServerHandle,
+    pub rekognition: Arc<RecordingRekognition>,
+    pub store: Arc<S3Store>,
+    pub config: PipelineConfig,
+    pub api: ApiHandler,
+    pub labels: LabelHandler,
+    pub http: reqwest::Client,
+}
+
+impl Harness {
+    pub async fn start() -> Harness {
+        Harness::with_config(|_| {}).await
+    }
+
+    pub async fn with_config(adjust: impl FnOnce(&mut PipelineConfig)) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let s3_root = dir.path().join("s3");
+        let s3 = s3::start(
+            s3::LocalS3Config {
+                root: s3_root.clone(),
+                access_key: ACCESS_KEY.into(),
+                secret_key: SECRET_KEY.into(),
+                buckets: vec![BUCKET.into()],
+                cors_origins: vec![ORIGIN.into()],
+            },
+            snaplabel_localaws::server::bind_loopback(0).await.unwrap(),
+        )
+        .unwrap();
+        let rekognition = Arc::new(RecordingRekognition::default());
+        let rekognition_endpoint =
+            rekognition::start(rekognition.clone(), Some(s3_root), snaplabel_localaws::server::bind_loopback(0).await.unwrap()).unwrap();
+
+        let mut config = PipelineConfig::new(BUCKET);
+        config.allowed_origins = vec![ORIGIN.into()];
+        config.min_confidence = 50.0;
+        adjust(&mut config);
+
+        let sdk = aws::static_sdk_config(ACCESS_KEY, SECRET_KEY, "us-east-1");
+        let store = Arc::new(S3Store::new(aws::s3_client(&sdk, Some(&s3.url())), BUCKET));
+        let limits = snaplabel_imageio::Limits::new(config.max_pixels);
+        let labeler = Arc::new(RekognitionLabeler::new(aws::rekognition_client(&sdk, Some(&rekognition_endpoint.url())), limits));
+        let api = ApiHandler::new(store.clone(), Arc::new(SharedAnonymous), config.clone());
+        let labels = LabelHandler::new(store.clone(), labeler, LabelSettings::from_config(&config));
+        Harness { dir, s3, rekognition_endpoint, rekognition, store, config, api, labels, http: reqwest::Client::new() }
+    }
+
+    /// `POST /api/uploads` through the API handler, as the Lambda function URL would deliver it.
+    pub async fn post_upload(&self, body: serde_json::Value) -> (u16, serde_json::Value) {
+        let request = http::Request::builder()
+            .method("POST")
+            .uri("https://fn.example/api/uploads")
+            .header("content-type", "application/json")
+            .header("origin", ORIGIN)
+            .body(Bytes::from(body.to_string()))
+            .unwrap();
+        let response = self.api.handle(request).await;
+        let status = response.status().as_u16();
+        (status, serde_json::from_slice(response.body()).unwrap())
+    }
+
+    /// Uploads through the presigned URL exactly as a browser would.
+    pub async fn put_presigned(&self, created: &serde_json::Value, body: Vec<u8>) -> reqwest::Response {
+        let mut request = self.http.put(created["upload"]["url"].as_str().unwrap()).body(body);
+        for (name, value) in created["upload"]["headers"].as_object().unwrap() {
+            request = request.header(name, value.as_str().unwrap());
+        }
+        request.send().await.unwrap()
+    }
+
+    /// Creates an upload and PUTs the bytes; returns the create response.
+    pub async fn upload(&self, filename: &str, content_type: &str, body: Vec<u8>) -> serde_json::Value {
+        let (status, created) =
+            self.post_upload(serde_json::json!({"filename": filename, "content_type": content_type, "size": body.len()})).await;
+        assert_eq!(status, 201, "{created}");
+        let put = self.put_presigned(&created, body).await;
+        assert_eq!(put.status(), 200, "{}", put.text().await.unwrap());
+        created
+    }
+
+    /// Puts an object directly with credentials (for keys the API would never generate).
+    pub async fn put_raw(&self, key: &str, body: Vec<u8>) {
+        self.store.client().put_object().bucket(BUCKET).key(key).body(body.into()).send().await.unwrap();
+    }
+
+    pub async fn event_for(&self, key: &str) -> aws_lambda_events::event::s3::S3EventRecord {
+        let head = self.store.client().head_object().bucket(BUCKET).key(key).send().await.unwrap();
+        snaplabel_pipeline::event::object_created_record(BUCKET, key, head.content_length().unwrap() as u64, head.e_tag(), "ObjectCreated:Put")
+    }
+
+    pub async fn read_result(&self, key: &str) -> Option<serde_json::Value> {
+        let out = self.store.client().get_object().bucket(BUCKET).key(key).send().await.ok()?;
+        Some(serde_json::from_slice(&out.body.collect().await.unwrap().into_bytes()).unwrap())
+    }
+}
