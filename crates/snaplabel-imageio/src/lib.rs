@@ -6,6 +6,9 @@
 //! - [`decode`] produces an upright 8-bit RGB image: EXIF orientation applied (the `image` crate's
 //!   plain `decode()` ignores it), alpha composited on white, 16-bit and grayscale converted,
 //!   animated GIFs reduced to their first frame, memory capped.
+//! - [`decode_at_least`] is the fast path for models that need only a few hundred pixels: JPEGs
+//!   are decoded already downscaled in the DCT domain (1/2, 1/4, 1/8), so a 12 MP photo never
+//!   exists at full size in memory.
 //! - [`to_jpeg`] re-encodes anything decodable as a baseline JPEG within a pixel/byte budget, for
 //!   consumers (Amazon Rekognition) that accept only JPEG and PNG.
 //!
@@ -218,6 +221,67 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Decoded, ImageError> {
     let mut image = DynamicImage::from_decoder(decoder).map_err(|e| classify(probe.format, e))?;
     image.apply_orientation(orientation);
     Ok(Decoded { probe, image: flatten_to_rgb8(image) })
+}
+
+/// Decodes an upright RGB8 image whose shorter side is at least `min_short_side` pixels (or the
+/// full image when it is smaller). JPEGs use DCT-domain downscaling; other formats decode fully.
+pub fn decode_at_least(bytes: &[u8], limits: &Limits, min_short_side: u32) -> Result<Decoded, ImageError> {
+    let probe = probe(bytes, limits)?;
+    if probe.format == ImageFormat::Jpeg {
+        match decode_jpeg_scaled(bytes, &probe, min_short_side) {
+            Ok(image) => return Ok(Decoded { probe, image }),
+            // Rare JPEG flavours jpeg-decoder does not know (arithmetic coding, …) still get the
+            // image crate's decoder; genuine damage is reported by it too.
+            Err(JpegFallback) => {}
+        }
+    }
+    decode(bytes, limits)
+}
+
+struct JpegFallback;
+
+fn decode_jpeg_scaled(bytes: &[u8], probe: &Probe, min_short_side: u32) -> Result<RgbImage, JpegFallback> {
+    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+    decoder.read_info().map_err(|_| JpegFallback)?;
+    let (sw, sh) = (probe.stored_width, probe.stored_height);
+    let short = sw.min(sh).max(1);
+    let factor = (min_short_side as f64 / short as f64).min(1.0);
+    let want_w = ((sw as f64 * factor).ceil() as u32).clamp(1, u16::MAX as u32) as u16;
+    let want_h = ((sh as f64 * factor).ceil() as u32).clamp(1, u16::MAX as u32) as u16;
+    let (w, h) = decoder.scale(want_w, want_h).map_err(|_| JpegFallback)?;
+    let pixels = decoder.decode().map_err(|_| JpegFallback)?;
+    let info = decoder.info().ok_or(JpegFallback)?;
+    let (w, h) = (w as u32, h as u32);
+    let rgb: Vec<u8> = match info.pixel_format {
+        jpeg_decoder::PixelFormat::RGB24 => pixels,
+        jpeg_decoder::PixelFormat::L8 => pixels.iter().flat_map(|&v| [v, v, v]).collect(),
+        jpeg_decoder::PixelFormat::L16 => pixels.chunks_exact(2).flat_map(|p| [p[0], p[0], p[0]]).collect(),
+        // jpeg-decoder hands out CMYK with Adobe's inversion already undone (0 = no ink).
+        jpeg_decoder::PixelFormat::CMYK32 => pixels
+            .chunks_exact(4)
+            .flat_map(|p| {
+                let k = 255 - p[3] as u32;
+                [0, 1, 2].map(|i| ((255 - p[i] as u32) * k / 255) as u8)
+            })
+            .collect(),
+    };
+    let image = RgbImage::from_raw(w, h, rgb).ok_or(JpegFallback)?;
+    Ok(orient(image, probe.exif_orientation))
+}
+
+/// Applies an EXIF orientation (1–8) to an image as stored.
+pub fn orient(image: RgbImage, exif_orientation: u8) -> RgbImage {
+    use image::imageops::{flip_horizontal, flip_vertical, rotate90, rotate180, rotate270};
+    match exif_orientation {
+        2 => flip_horizontal(&image),
+        3 => rotate180(&image),
+        4 => flip_vertical(&image),
+        5 => flip_horizontal(&rotate90(&image)),
+        6 => rotate90(&image),
+        7 => flip_horizontal(&rotate270(&image)),
+        8 => rotate270(&image),
+        _ => image,
+    }
 }
 
 /// Converts any colour type to RGB8, compositing transparency on white (what a person sees on a

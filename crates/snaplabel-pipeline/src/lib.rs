@@ -19,6 +19,10 @@ pub mod label;
 pub mod labeler;
 pub mod rekognition;
 pub mod store;
+pub mod telemetry;
+pub mod wiring;
+#[cfg(feature = "local")]
+pub mod local;
 
 pub use api::ApiHandler;
 pub use label::{LabelHandler, LabelSettings};

@@ -1,0 +1,180 @@
+//! Inference engines behind one small trait: ONNX Runtime (`ort`, loaded from a shared library at
+//! run time; the fast default) and tract (pure Rust, no native library).
+
+use crate::VisionError;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::{Mutex, OnceLock};
+
+/// A dense f32 tensor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tensor {
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+impl Tensor {
+    pub fn new(shape: Vec<usize>, data: Vec<f32>) -> Self {
+        debug_assert_eq!(shape.iter().product::<usize>(), data.len());
+        Tensor { shape, data }
+    }
+}
+
+/// A loaded network: one input, several outputs (in the model's output order).
+pub trait Network: Send + Sync {
+    fn run(&self, input: Tensor) -> Result<Vec<Tensor>, VisionError>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EngineKind {
+    /// ONNX Runtime through `ort` (needs `libonnxruntime.so`).
+    #[default]
+    Ort,
+    /// tract, pure Rust.
+    Tract,
+}
+
+impl EngineKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EngineKind::Ort => "ort",
+            EngineKind::Tract => "tract",
+        }
+    }
+}
+
+impl FromStr for EngineKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "ort" | "onnxruntime" => Ok(EngineKind::Ort),
+            "tract" => Ok(EngineKind::Tract),
+            other => Err(format!("unknown engine {other:?} (expected \"ort\" or \"tract\")")),
+        }
+    }
+}
+
+impl std::fmt::Display for EngineKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Loads `model` for `engine`. `input_shape` fixes the input (tract optimises for it; ort keeps
+/// the model's own, possibly dynamic, shape).
+pub fn load(engine: EngineKind, model: &Path, input_shape: &[usize], ort_library: &Path, threads: usize) -> Result<Box<dyn Network>, VisionError> {
+    match engine {
+        EngineKind::Ort => Ok(Box::new(OrtNetwork::load(model, ort_library, threads)?)),
+        EngineKind::Tract => Ok(Box::new(TractNetwork::load(model, input_shape)?)),
+    }
+}
+
+fn model_error(model: &Path, detail: impl std::fmt::Display) -> VisionError {
+    VisionError::Model(format!("{}: {detail}", model.display()))
+}
+
+// ---------------------------------------------------------------- ort
+
+static ORT_ENVIRONMENT: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
+static ORT_LIBRARY: OnceLock<PathBuf> = OnceLock::new();
+
+/// ONNX Runtime allows one environment per process, bound to the first library loaded.
+fn ort_environment(library: &Path) -> Result<&'static ort::environment::Environment, VisionError> {
+    let loaded_from = ORT_LIBRARY.get_or_init(|| library.to_path_buf());
+    if loaded_from != library {
+        return Err(VisionError::Model(format!(
+            "ONNX Runtime is already loaded from {}; cannot also load {}",
+            loaded_from.display(),
+            library.display()
+        )));
+    }
+    let env = ORT_ENVIRONMENT.get_or_init(|| {
+        if !library.exists() {
+            return Err(format!(
+                "ONNX Runtime library not found at {} (run `cargo xtask setup`, or use --engine tract)",
+                library.display()
+            ));
+        }
+        ort::init_from(library)
+            .map_err(|e| format!("cannot load ONNX Runtime from {}: {e}", library.display()))?
+            .with_name("snaplabel")
+            .build()
+            .map_err(|e| format!("cannot start ONNX Runtime: {e}"))
+    });
+    env.as_ref().map_err(|e| VisionError::Model(e.clone()))
+}
+
+struct OrtNetwork {
+    // `Session::run` takes `&mut self`; one inference at a time per session, each using every
+    // intra-op thread, is also the fastest arrangement on a small machine.
+    session: Mutex<ort::session::Session>,
+    input_name: String,
+}
+
+impl OrtNetwork {
+    fn load(model: &Path, library: &Path, threads: usize) -> Result<Self, VisionError> {
+        let env = ort_environment(library)?;
+        let fail = |e: &dyn std::fmt::Display| model_error(model, e);
+        let session = ort::session::Session::builder(env)
+            .map_err(|e| fail(&e))?
+            .with_optimization_level(ort::session::builder::GraphOptimizationLevel::Level3)
+            .map_err(|e| fail(&e))?
+            .with_intra_threads(threads.max(1))
+            .map_err(|e| fail(&e))?
+            .commit_from_file(model)
+            .map_err(|e| fail(&e))?;
+        let input_name = session.inputs().first().map(|i| i.name().to_string()).ok_or_else(|| model_error(model, "no inputs"))?;
+        Ok(OrtNetwork { session: Mutex::new(session), input_name })
+    }
+}
+
+impl Network for OrtNetwork {
+    fn run(&self, input: Tensor) -> Result<Vec<Tensor>, VisionError> {
+        let shape: Vec<i64> = input.shape.iter().map(|&d| d as i64).collect();
+        let value = ort::value::Tensor::from_array((shape, input.data)).map_err(|e| VisionError::Inference(e.to_string()))?;
+        let mut session = self.session.lock().map_err(|_| VisionError::Inference("a previous inference panicked".into()))?;
+        let outputs = session
+            .run(ort::inputs![self.input_name.as_str() => value])
+            .map_err(|e| VisionError::Inference(e.to_string()))?;
+        let mut tensors = Vec::with_capacity(outputs.len());
+        for (_, value) in outputs.iter() {
+            let (shape, data) = value.try_extract_tensor::<f32>().map_err(|e| VisionError::Inference(e.to_string()))?;
+            tensors.push(Tensor::new(shape.iter().map(|&d| d as usize).collect(), data.to_vec()));
+        }
+        Ok(tensors)
+    }
+}
+
+// ---------------------------------------------------------------- tract
+
+use tract_onnx::prelude::*;
+
+struct TractNetwork {
+    plan: std::sync::Arc<TypedSimplePlan>,
+}
+
+impl TractNetwork {
+    fn load(model: &Path, input_shape: &[usize]) -> Result<Self, VisionError> {
+        let plan = tract_onnx::onnx()
+            .model_for_path(model)
+            .and_then(|m| m.with_input_fact(0, f32::fact(input_shape).into()))
+            .and_then(|m| m.into_optimized())
+            .and_then(|m| m.into_runnable())
+            .map_err(|e| model_error(model, format!("{e:#}")))?;
+        Ok(TractNetwork { plan })
+    }
+}
+
+impl Network for TractNetwork {
+    fn run(&self, input: Tensor) -> Result<Vec<Tensor>, VisionError> {
+        let array = tract_ndarray::ArrayD::from_shape_vec(input.shape, input.data).map_err(|e| VisionError::Inference(e.to_string()))?;
+        let outputs = self.plan.run(tvec!(array.into_tensor().into())).map_err(|e| VisionError::Inference(format!("{e:#}")))?;
+        outputs
+            .iter()
+            .map(|t| {
+                let view = t.to_plain_array_view::<f32>().map_err(|e| VisionError::Inference(e.to_string()))?;
+                Ok(Tensor::new(view.shape().to_vec(), view.iter().copied().collect()))
+            })
+            .collect()
+    }
+}

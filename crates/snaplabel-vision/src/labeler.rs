@@ -1,0 +1,325 @@
+//! The local labeler: decode → preprocess → infer → describe, each stage separately callable so
+//! that callers can overlap decoding of one image with inference of another.
+
+use crate::cam::{ClassMaps, Frame};
+use crate::engine::{self, EngineKind, Network, Tensor};
+use crate::faces::{self, Face};
+use crate::properties::image_properties;
+use crate::resize::{Region, resize_region};
+use crate::taxonomy::Taxonomy;
+use crate::{CLASSIFIER_FILE, FACE_DETECTOR_FILE, VisionError, ort_library_in};
+use image::RgbImage;
+use snaplabel_core::detect::{BoundingBox, DetectLabelsResponse, DetectOptions, Instance, Label, NamedItem};
+use snaplabel_core::{ErrorBody, ErrorCode};
+use snaplabel_imageio::{ImageError, Limits, Probe};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// EfficientNet-Lite0's input, and the short side it is centre-cropped from (the usual 0.875).
+pub const CLASSIFIER_INPUT: u32 = 224;
+pub const CLASSIFIER_RESIZE: u32 = 256;
+pub const MODEL_VERSION: &str = "snaplabel-local-1 (efficientnet-lite0 imagenet-1k, blazeface-front-128, wordnet taxonomy v1)";
+/// Labels below this confidence are not even considered (before the caller's MinConfidence).
+const CONSIDER_FLOOR: f32 = 0.5;
+
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    pub model_dir: PathBuf,
+    pub engine: EngineKind,
+    /// Intra-op threads for ONNX Runtime.
+    pub threads: usize,
+    pub limits: Limits,
+    pub face_threshold: f32,
+}
+
+impl LoadOptions {
+    pub fn new(model_dir: PathBuf, engine: EngineKind) -> Self {
+        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        LoadOptions { model_dir, engine, threads, limits: Limits::default(), face_threshold: faces::DEFAULT_THRESHOLD }
+    }
+}
+
+/// Milliseconds spent per stage.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StageTimings {
+    pub decode: f64,
+    pub preprocess: f64,
+    pub inference: f64,
+    pub postprocess: f64,
+}
+
+impl StageTimings {
+    pub fn total(&self) -> f64 {
+        self.decode + self.preprocess + self.inference + self.postprocess
+    }
+}
+
+/// A decoded image with its model inputs, ready for inference.
+pub struct Prepared {
+    pub probe: Probe,
+    pub image: RgbImage,
+    classifier_input: Tensor,
+    frame: Frame,
+    pub timings: StageTimings,
+}
+
+/// What the networks said about one image.
+pub struct Inferred {
+    pub probabilities: Vec<f32>,
+    maps: ClassMaps,
+    pub faces: Vec<Face>,
+}
+
+/// A labeled image.
+pub struct Labeled {
+    pub probe: Probe,
+    pub response: DetectLabelsResponse,
+    pub timings: StageTimings,
+}
+
+/// Why an image got no labels.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LabelError {
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error(transparent)]
+    Vision(#[from] VisionError),
+}
+
+impl From<LabelError> for ErrorBody {
+    fn from(e: LabelError) -> Self {
+        match e {
+            LabelError::Image(e) => e.into(),
+            LabelError::Vision(e) => ErrorBody::new(ErrorCode::LabelerFailed, e.to_string()),
+        }
+    }
+}
+
+pub struct LocalLabeler {
+    classifier: Box<dyn Network>,
+    face_detector: Box<dyn Network>,
+    taxonomy: Taxonomy,
+    engine: EngineKind,
+    limits: Limits,
+    face_threshold: f32,
+}
+
+fn ms(since: Instant) -> f64 {
+    (since.elapsed().as_secs_f64() * 1e6).round() / 1e3
+}
+
+impl LocalLabeler {
+    /// Loads both networks once; the labeler is then shared by every request.
+    pub fn load(options: &LoadOptions) -> Result<LocalLabeler, VisionError> {
+        let dir = &options.model_dir;
+        for file in [CLASSIFIER_FILE, FACE_DETECTOR_FILE] {
+            if !dir.join(file).exists() {
+                return Err(VisionError::Model(format!(
+                    "{} is missing (run `cargo xtask setup`, or point SNAPLABEL_MODEL_DIR at the models)",
+                    dir.join(file).display()
+                )));
+            }
+        }
+        let library = ort_library_in(dir);
+        let size = CLASSIFIER_INPUT as usize;
+        let classifier = engine::load(options.engine, &dir.join(CLASSIFIER_FILE), &[1, 3, size, size], &library, options.threads)?;
+        let face_side = faces::INPUT_SIZE as usize;
+        let face_detector = engine::load(options.engine, &dir.join(FACE_DETECTOR_FILE), &[1, face_side, face_side, 3], &library, options.threads)?;
+        Ok(LocalLabeler {
+            classifier,
+            face_detector,
+            taxonomy: Taxonomy::embedded(),
+            engine: options.engine,
+            limits: options.limits,
+            face_threshold: options.face_threshold,
+        })
+    }
+
+    pub fn engine(&self) -> EngineKind {
+        self.engine
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    pub fn taxonomy(&self) -> &Taxonomy {
+        &self.taxonomy
+    }
+
+    /// Decodes (downscaled in the DCT domain where possible) and builds the model inputs.
+    /// Needs no model: callers may run it on other threads while inference is busy.
+    pub fn prepare(bytes: &[u8], limits: &Limits) -> Result<Prepared, ImageError> {
+        let started = Instant::now();
+        let decoded = snaplabel_imageio::decode_at_least(bytes, limits, CLASSIFIER_RESIZE)?;
+        let decode = ms(started);
+        let started = Instant::now();
+        let (classifier_input, frame) = classifier_input(&decoded.image);
+        let timings = StageTimings { decode, preprocess: ms(started), ..Default::default() };
+        Ok(Prepared { probe: decoded.probe, image: decoded.image, classifier_input, frame, timings })
+    }
+
+    /// Runs the networks.
+    pub fn infer(&self, prepared: &mut Prepared) -> Result<Inferred, VisionError> {
+        let started = Instant::now();
+        let outputs = self.classifier.run(prepared.classifier_input.clone())?;
+        let (logits, maps) = match outputs.as_slice() {
+            [logits, maps] if logits.data.len() == 1000 && maps.shape.len() == 4 && maps.shape[1] == 1000 => (logits, maps),
+            _ => return Err(VisionError::Inference("the classifier's outputs are not [1,1000] logits and [1,1000,7,7] maps".into())),
+        };
+        let probabilities = softmax(&logits.data);
+        let maps = ClassMaps { classes: maps.shape[1], size: maps.shape[2], data: maps.data.clone() };
+        let faces = faces::detect(self.face_detector.as_ref(), &prepared.image, self.face_threshold)?;
+        prepared.timings.inference = ms(started);
+        Ok(Inferred { probabilities, maps, faces })
+    }
+
+    /// Turns network outputs into a `DetectLabels` response honouring the request options.
+    pub fn describe(&self, prepared: &Prepared, inferred: &Inferred, options: &DetectOptions) -> DetectLabelsResponse {
+        let mut labels = Vec::new();
+        if options.wants_labels() {
+            labels = self.candidate_labels(inferred);
+            labels = options.filter_labels(labels);
+            for label in &mut labels {
+                label.instances = self.instances(&label.name, label.confidence, prepared, inferred);
+            }
+        }
+        let image_properties =
+            options.wants_image_properties().then(|| image_properties(&prepared.image, options.effective_max_dominant_colors()));
+        DetectLabelsResponse { labels, image_properties, label_model_version: Some(MODEL_VERSION.to_string()), orientation_correction: None }
+    }
+
+    /// Every label worth considering, with parents, aliases and categories, before filtering.
+    fn candidate_labels(&self, inferred: &Inferred) -> Vec<Label> {
+        let t = &self.taxonomy;
+        let mut labels: Vec<Label> = t
+            .aggregate(&inferred.probabilities)
+            .into_iter()
+            .map(|s| (s.label, s.probability * 100.0))
+            .filter(|(_, confidence)| *confidence >= CONSIDER_FLOOR)
+            .map(|(index, confidence)| self.label_from_taxonomy(index, confidence))
+            .collect();
+        if let Some(best_face) = inferred.faces.iter().map(|f| f.score).reduce(f32::max) {
+            let confidence = best_face * 100.0;
+            match labels.iter_mut().find(|l| l.name == "Person") {
+                Some(person) => person.confidence = person.confidence.max(confidence),
+                None => {
+                    let person = t.label_index("Person").map(|i| self.label_from_taxonomy(i, confidence));
+                    labels.extend(person);
+                }
+            }
+            labels.push(Label {
+                name: "Human".into(),
+                confidence,
+                aliases: vec![NamedItem::new("Person")],
+                categories: vec![NamedItem::new("Person Description")],
+                ..Default::default()
+            });
+            labels.push(Label {
+                name: "Face".into(),
+                confidence,
+                parents: vec![NamedItem::new("Person")],
+                categories: vec![NamedItem::new("Person Description")],
+                ..Default::default()
+            });
+        }
+        labels
+    }
+
+    fn label_from_taxonomy(&self, index: usize, confidence: f32) -> Label {
+        let def = &self.taxonomy.labels[index];
+        // Nearest parents first: a parent with more ancestors of its own is more specific.
+        let mut parents: Vec<usize> = def.parents.clone();
+        parents.sort_by(|&a, &b| self.taxonomy.labels[b].parents.len().cmp(&self.taxonomy.labels[a].parents.len()).then(a.cmp(&b)));
+        Label {
+            name: def.name.clone(),
+            confidence,
+            instances: Vec::new(),
+            parents: parents.iter().map(|&p| NamedItem::new(self.taxonomy.labels[p].name.clone())).collect(),
+            aliases: def.aliases.iter().map(NamedItem::new).collect(),
+            categories: def.categories.iter().map(NamedItem::new).collect(),
+        }
+    }
+
+    fn instances(&self, name: &str, confidence: f32, prepared: &Prepared, inferred: &Inferred) -> Vec<Instance> {
+        let instance = |bounding_box: BoundingBox, confidence: f32| Instance { bounding_box, confidence, dominant_colors: Vec::new() };
+        match name {
+            "Face" => return inferred.faces.iter().map(|f| instance(face_box(f), f.score * 100.0)).collect(),
+            "Person" | "Human" if !inferred.faces.is_empty() => {
+                return if name == "Person" { inferred.faces.iter().map(|f| instance(person_box(f), f.score * 100.0)).collect() } else { Vec::new() };
+            }
+            _ => {}
+        }
+        let Some(index) = self.taxonomy.label_index(name) else { return Vec::new() };
+        if !self.taxonomy.labels[index].boxable {
+            return Vec::new();
+        }
+        let classes: Vec<(usize, f32)> = inferred
+            .probabilities
+            .iter()
+            .enumerate()
+            .filter(|&(class, &p)| p >= 0.01 && (self.taxonomy.classes[class] == index || self.taxonomy.labels[self.taxonomy.classes[class]].parents.contains(&index)))
+            .map(|(class, &p)| (class, p))
+            .collect();
+        if classes.is_empty() {
+            return Vec::new();
+        }
+        inferred.maps.locate(&classes, prepared.frame).into_iter().map(|l| instance(l.bounding_box, confidence * l.strength)).collect()
+    }
+
+    /// All stages for one image.
+    pub fn label(&self, bytes: &[u8], options: &DetectOptions) -> Result<Labeled, LabelError> {
+        let mut prepared = LocalLabeler::prepare(bytes, &self.limits)?;
+        let inferred = self.infer(&mut prepared)?;
+        let started = Instant::now();
+        let response = self.describe(&prepared, &inferred, options);
+        prepared.timings.postprocess = ms(started);
+        Ok(Labeled { probe: prepared.probe, response, timings: prepared.timings })
+    }
+}
+
+fn softmax(logits: &[f32]) -> Vec<f32> {
+    let max = logits.iter().copied().fold(f32::MIN, f32::max);
+    let exps: Vec<f32> = logits.iter().map(|&v| (v - max).exp()).collect();
+    let sum: f32 = exps.iter().sum();
+    exps.into_iter().map(|e| e / sum).collect()
+}
+
+/// The centre square of the image, resized to 224×224 as `(x - 127) / 128`, NCHW; and where that
+/// square lies in the image.
+fn classifier_input(image: &RgbImage) -> (Tensor, Frame) {
+    let (w, h) = image.dimensions();
+    let side = w.min(h) as f64 * CLASSIFIER_INPUT as f64 / CLASSIFIER_RESIZE as f64;
+    let region = Region { left: (w as f64 - side) / 2.0, top: (h as f64 - side) / 2.0, width: side, height: side };
+    let size = CLASSIFIER_INPUT as usize;
+    let rgb = resize_region(image, region, CLASSIFIER_INPUT, CLASSIFIER_INPUT);
+    let mut data = vec![0.0f32; 3 * size * size];
+    let plane = size * size;
+    for (i, px) in rgb.chunks_exact(3).enumerate() {
+        for c in 0..3 {
+            data[c * plane + i] = (px[c] as f32 - 127.0) / 128.0;
+        }
+    }
+    let frame = Frame {
+        left: (region.left / w as f64) as f32,
+        top: (region.top / h as f64) as f32,
+        width: (side / w as f64) as f32,
+        height: (side / h as f64) as f32,
+    };
+    (Tensor::new(vec![1, 3, size, size], data), frame)
+}
+
+fn face_box(f: &Face) -> BoundingBox {
+    BoundingBox { left: f.left, top: f.top, width: f.width, height: f.height }
+}
+
+/// A person's visible extent estimated from the face: head and shoulders down to the chest
+/// (about 2.6 face widths wide, 4 face heights tall), clipped to the image.
+fn person_box(f: &Face) -> BoundingBox {
+    let cx = f.left + f.width / 2.0;
+    let left = (cx - 1.3 * f.width).max(0.0);
+    let right = (cx + 1.3 * f.width).min(1.0);
+    let top = (f.top - 0.35 * f.height).max(0.0);
+    let bottom = (f.top + 4.0 * f.height).min(1.0);
+    BoundingBox { left, top, width: right - left, height: bottom - top }
+}

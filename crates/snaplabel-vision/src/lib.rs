@@ -1,0 +1,55 @@
+//! The embedded labeler: a photo in, Rekognition `DetectLabels` out, offline, on the CPU.
+//!
+//! How each label family is produced (see also ARCHITECTURE.md):
+//! - **Objects, animals, food, scenes**: EfficientNet-Lite0 (ImageNet-1k) classifies a centre
+//!   crop; [`taxonomy`] maps each class to a friendly label with WordNet-derived parents
+//!   ("Tabby Cat" → Cat, Pet, Mammal, Animal) whose confidence is the sum of their descendants'.
+//!   Scene classes (alp, seashore, lakeside…) add curated words (Mountain, Beach, Landscape,
+//!   Outdoors, Nature, Water).
+//! - **Boxes for objects**: class activation maps ([`cam`]) of the label's classes.
+//! - **People**: BlazeFace ([`faces`]) finds faces: `Face` with one box each, `Person`/`Human`
+//!   with a box grown from the face to the upper body.
+//! - **ImageProperties**: [`properties`] (quality figures, dominant colours).
+//!
+//! Two engines run the same ONNX files ([`engine`]): ONNX Runtime (default) and tract.
+
+pub mod cam;
+pub mod engine;
+pub mod faces;
+pub mod labeler;
+pub mod properties;
+pub mod resize;
+pub mod taxonomy;
+
+pub use engine::EngineKind;
+pub use labeler::{LoadOptions, LocalLabeler, StageTimings};
+
+use std::path::{Path, PathBuf};
+
+/// File names inside the model folder.
+pub const CLASSIFIER_FILE: &str = "efficientnet-lite0.onnx";
+pub const FACE_DETECTOR_FILE: &str = "blazeface-front-128.onnx";
+pub const ORT_LIBRARY_FILE: &str = "libonnxruntime.so";
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VisionError {
+    #[error("model: {0}")]
+    Model(String),
+    #[error("inference failed: {0}")]
+    Inference(String),
+}
+
+/// The model folder: `SNAPLABEL_MODEL_DIR`, else `~/.cache/snaplabel/models` (where
+/// `cargo xtask setup` puts the converted models and the ONNX Runtime library).
+pub fn default_model_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("SNAPLABEL_MODEL_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    home.join(".cache/snaplabel/models")
+}
+
+/// The ONNX Runtime library: `SNAPLABEL_ORT_LIBRARY`, else inside the model folder.
+pub fn ort_library_in(model_dir: &Path) -> PathBuf {
+    std::env::var_os("SNAPLABEL_ORT_LIBRARY").filter(|p| !p.is_empty()).map(PathBuf::from).unwrap_or_else(|| model_dir.join(ORT_LIBRARY_FILE))
+}
