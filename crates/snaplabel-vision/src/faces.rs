@@ -78,7 +78,31 @@ fn input(image: &RgbImage) -> (Tensor, Letterbox) {
     (Tensor::new(vec![1, INPUT_SIZE as usize, INPUT_SIZE as usize, 3], data), letterbox)
 }
 
+/// Faces in the whole image and in four overlapping quarter tiles: the front-camera model sees
+/// 128×128 pixels, so faces in group photos and full-body shots are only found in a tile.
 pub fn detect(network: &dyn Network, image: &RgbImage, threshold: f32) -> Result<Vec<Face>, VisionError> {
+    let mut candidates = detect_in(network, image, threshold)?;
+    let (w, h) = image.dimensions();
+    if w.min(h) >= 200 {
+        let (tw, th) = ((w as f32 * 0.6).round() as u32, (h as f32 * 0.6).round() as u32);
+        for (x, y) in [(0, 0), (w - tw, 0), (0, h - th), (w - tw, h - th)] {
+            let tile = image::imageops::crop_imm(image, x, y, tw, th).to_image();
+            for f in detect_in(network, &tile, threshold)? {
+                candidates.push(Face {
+                    left: (x as f32 + f.left * tw as f32) / w as f32,
+                    top: (y as f32 + f.top * th as f32) / h as f32,
+                    width: f.width * tw as f32 / w as f32,
+                    height: f.height * th as f32 / h as f32,
+                    score: f.score,
+                });
+            }
+        }
+    }
+    Ok(weighted_nms(candidates))
+}
+
+/// Raw detections of one letterboxed image, before merging.
+fn detect_in(network: &dyn Network, image: &RgbImage, threshold: f32) -> Result<Vec<Face>, VisionError> {
     let (tensor, letterbox) = input(image);
     let outputs = network.run(tensor)?;
     let [scores_16, scores_8, boxes_16, boxes_8] = outputs.as_slice() else {
@@ -108,7 +132,7 @@ pub fn detect(network: &dyn Network, image: &RgbImage, threshold: f32) -> Result
         }
         candidates.push(Face { left, top, width: right - left, height: bottom - top, score });
     }
-    Ok(weighted_nms(candidates))
+    Ok(candidates)
 }
 
 fn iou(a: &Face, b: &Face) -> f32 {

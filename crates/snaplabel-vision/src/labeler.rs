@@ -6,6 +6,7 @@ use crate::engine::{self, EngineKind, Network, Tensor};
 use crate::faces::{self, Face};
 use crate::properties::image_properties;
 use crate::resize::{Region, resize_region};
+use crate::scene;
 use crate::taxonomy::Taxonomy;
 use crate::{CLASSIFIER_FILE, FACE_DETECTOR_FILE, VisionError, ort_library_in};
 use image::RgbImage;
@@ -18,6 +19,9 @@ use std::time::Instant;
 /// EfficientNet-Lite0's input, and the short side it is centre-cropped from (the usual 0.875).
 pub const CLASSIFIER_INPUT: u32 = 224;
 pub const CLASSIFIER_RESIZE: u32 = 256;
+/// The classifier sees two views of each photo in one batch: the centre crop (sharp, the usual
+/// evaluation view) and the whole frame squeezed to a square (context: sky, shore, street).
+pub const VIEWS: usize = 2;
 pub const MODEL_VERSION: &str = "snaplabel-local-1 (efficientnet-lite0 imagenet-1k, blazeface-front-128, wordnet taxonomy v1)";
 /// Labels below this confidence are not even considered (before the caller's MinConfidence).
 const CONSIDER_FLOOR: f32 = 0.5;
@@ -65,9 +69,13 @@ pub struct Prepared {
 
 /// What the networks said about one image.
 pub struct Inferred {
+    /// Class probabilities, the mean of the views (for agreement checks and boxes).
     pub probabilities: Vec<f32>,
+    /// Class probabilities per view: centre crop, whole image.
+    pub views: Vec<Vec<f32>>,
     maps: ClassMaps,
     pub faces: Vec<Face>,
+    pub scene: scene::SceneCues,
 }
 
 /// A labeled image.
@@ -122,7 +130,7 @@ impl LocalLabeler {
         }
         let library = ort_library_in(dir);
         let size = CLASSIFIER_INPUT as usize;
-        let classifier = engine::load(options.engine, &dir.join(CLASSIFIER_FILE), &[1, 3, size, size], &library, options.threads)?;
+        let classifier = engine::load(options.engine, &dir.join(CLASSIFIER_FILE), &[VIEWS, 3, size, size], &library, options.threads)?;
         let face_side = faces::INPUT_SIZE as usize;
         let face_detector = engine::load(options.engine, &dir.join(FACE_DETECTOR_FILE), &[1, face_side, face_side, 3], &library, options.threads)?;
         Ok(LocalLabeler {
@@ -164,14 +172,18 @@ impl LocalLabeler {
         let started = Instant::now();
         let outputs = self.classifier.run(prepared.classifier_input.clone())?;
         let (logits, maps) = match outputs.as_slice() {
-            [logits, maps] if logits.data.len() == 1000 && maps.shape.len() == 4 && maps.shape[1] == 1000 => (logits, maps),
-            _ => return Err(VisionError::Inference("the classifier's outputs are not [1,1000] logits and [1,1000,7,7] maps".into())),
+            [logits, maps] if logits.data.len() == VIEWS * 1000 && maps.shape.len() == 4 && maps.shape[..2] == [VIEWS, 1000] => (logits, maps),
+            _ => return Err(VisionError::Inference("the classifier's outputs are not [2,1000] logits and [2,1000,7,7] maps".into())),
         };
-        let probabilities = softmax(&logits.data);
-        let maps = ClassMaps { classes: maps.shape[1], size: maps.shape[2], data: maps.data.clone() };
+        let views: Vec<Vec<f32>> = logits.data.chunks_exact(1000).map(softmax).collect();
+        let probabilities = views[0].iter().zip(&views[1]).map(|(a, b)| (a + b) / 2.0).collect();
+        // Boxes come from the whole-image view, which sees every part of the photo.
+        let per_view = maps.data.len() / VIEWS;
+        let maps = ClassMaps { classes: 1000, size: maps.shape[2], data: maps.data[per_view..].to_vec() };
         let faces = faces::detect(self.face_detector.as_ref(), &prepared.image, self.face_threshold)?;
+        let scene = scene::cues(&prepared.image);
         prepared.timings.inference = ms(started);
-        Ok(Inferred { probabilities, maps, faces })
+        Ok(Inferred { probabilities, views, maps, faces, scene })
     }
 
     /// Turns network outputs into a `DetectLabels` response honouring the request options.
@@ -192,10 +204,18 @@ impl LocalLabeler {
     /// Every label worth considering, with parents, aliases and categories, before filtering.
     fn candidate_labels(&self, inferred: &Inferred) -> Vec<Label> {
         let t = &self.taxonomy;
-        let mut labels: Vec<Label> = t
-            .aggregate(&inferred.probabilities)
+        // A label is as likely as the view that sees it best: the centre crop is sharp on the
+        // subject, the whole image sees the setting; averaging would dilute both.
+        let mut best: std::collections::BTreeMap<usize, f32> = std::collections::BTreeMap::new();
+        for view in &inferred.views {
+            for scored in t.aggregate(view) {
+                let entry = best.entry(scored.label).or_insert(0.0);
+                *entry = entry.max(scored.probability);
+            }
+        }
+        let mut labels: Vec<Label> = best
             .into_iter()
-            .map(|s| (s.label, s.probability * 100.0))
+            .map(|(index, p)| (index, confidence_of(p)))
             .filter(|(_, confidence)| *confidence >= CONSIDER_FLOOR)
             .map(|(index, confidence)| self.label_from_taxonomy(index, confidence))
             .collect();
@@ -222,6 +242,18 @@ impl LocalLabeler {
                 categories: vec![NamedItem::new("Person Description")],
                 ..Default::default()
             });
+        }
+        for cue in scene::labels(&inferred.scene) {
+            match labels.iter_mut().find(|l| l.name == cue.name) {
+                Some(existing) => existing.confidence = existing.confidence.max(cue.confidence),
+                None => labels.push(Label {
+                    name: cue.name.into(),
+                    confidence: cue.confidence,
+                    parents: cue.parents.iter().map(|p| NamedItem::new(*p)).collect(),
+                    categories: cue.categories.iter().map(|c| NamedItem::new(*c)).collect(),
+                    ..Default::default()
+                }),
+            }
         }
         labels
     }
@@ -278,6 +310,14 @@ impl LocalLabeler {
     }
 }
 
+/// Rekognition's confidence is not a probability over 1000 exclusive classes: a photo can be a
+/// "Building" with confidence 90 while ImageNet splits its mass between palace, monastery and
+/// church. The aggregated probability `p` is reported as `100·√p`, a monotonic calibration under
+/// which p ≥ 0.30 reaches the default threshold of 55 and p = 0.9 reads 95.
+pub fn confidence_of(probability: f32) -> f32 {
+    100.0 * probability.clamp(0.0, 1.0).sqrt()
+}
+
 fn softmax(logits: &[f32]) -> Vec<f32> {
     let max = logits.iter().copied().fold(f32::MIN, f32::max);
     let exps: Vec<f32> = logits.iter().map(|&v| (v - max).exp()).collect();
@@ -285,28 +325,26 @@ fn softmax(logits: &[f32]) -> Vec<f32> {
     exps.into_iter().map(|e| e / sum).collect()
 }
 
-/// The centre square of the image, resized to 224×224 as `(x - 127) / 128`, NCHW; and where that
-/// square lies in the image.
+/// Both views at 224×224 as `(x - 127) / 128`, NCHW, in one batch: the centre square (short side
+/// 256 → 224) and the whole image; and the frame the box maps refer to (the whole image).
 fn classifier_input(image: &RgbImage) -> (Tensor, Frame) {
     let (w, h) = image.dimensions();
     let side = w.min(h) as f64 * CLASSIFIER_INPUT as f64 / CLASSIFIER_RESIZE as f64;
-    let region = Region { left: (w as f64 - side) / 2.0, top: (h as f64 - side) / 2.0, width: side, height: side };
+    let centre = Region { left: (w as f64 - side) / 2.0, top: (h as f64 - side) / 2.0, width: side, height: side };
     let size = CLASSIFIER_INPUT as usize;
-    let rgb = resize_region(image, region, CLASSIFIER_INPUT, CLASSIFIER_INPUT);
-    let mut data = vec![0.0f32; 3 * size * size];
     let plane = size * size;
-    for (i, px) in rgb.chunks_exact(3).enumerate() {
-        for c in 0..3 {
-            data[c * plane + i] = (px[c] as f32 - 127.0) / 128.0;
+    let mut data = vec![0.0f32; VIEWS * 3 * plane];
+    for (view, region) in [centre, Region::whole(image)].into_iter().enumerate() {
+        let rgb = resize_region(image, region, CLASSIFIER_INPUT, CLASSIFIER_INPUT);
+        let base = view * 3 * plane;
+        for (i, px) in rgb.chunks_exact(3).enumerate() {
+            for c in 0..3 {
+                data[base + c * plane + i] = (px[c] as f32 - 127.0) / 128.0;
+            }
         }
     }
-    let frame = Frame {
-        left: (region.left / w as f64) as f32,
-        top: (region.top / h as f64) as f32,
-        width: (side / w as f64) as f32,
-        height: (side / h as f64) as f32,
-    };
-    (Tensor::new(vec![1, 3, size, size], data), frame)
+    let whole = Frame { left: 0.0, top: 0.0, width: 1.0, height: 1.0 };
+    (Tensor::new(vec![VIEWS, 3, size, size], data), whole)
 }
 
 fn face_box(f: &Face) -> BoundingBox {

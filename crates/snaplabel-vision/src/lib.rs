@@ -9,6 +9,7 @@
 //! - **Boxes for objects**: class activation maps ([`cam`]) of the label's classes.
 //! - **People**: BlazeFace ([`faces`]) finds faces: `Face` with one box each, `Person`/`Human`
 //!   with a box grown from the face to the upper body.
+//! - **Sky, Night, Plant, Vegetation**: colour regions ([`scene`]), words ImageNet lacks.
 //! - **ImageProperties**: [`properties`] (quality figures, dominant colours).
 //!
 //! Two engines run the same ONNX files ([`engine`]): ONNX Runtime (default) and tract.
@@ -19,6 +20,7 @@ pub mod faces;
 pub mod labeler;
 pub mod properties;
 pub mod resize;
+pub mod scene;
 pub mod taxonomy;
 
 pub use engine::EngineKind;
@@ -39,11 +41,15 @@ pub enum VisionError {
     Inference(String),
 }
 
-/// The model folder: `SNAPLABEL_MODEL_DIR`, else `~/.cache/snaplabel/models` (where
-/// `cargo xtask setup` puts the converted models and the ONNX Runtime library).
+/// The model folder: `SNAPLABEL_MODEL_DIR`; in AWS Lambda `$LAMBDA_TASK_ROOT/models` (the
+/// function's zip carries them); else `~/.cache/snaplabel/models` (where `cargo xtask setup` puts
+/// the converted models and the ONNX Runtime library).
 pub fn default_model_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("SNAPLABEL_MODEL_DIR").filter(|d| !d.is_empty()) {
         return PathBuf::from(dir);
+    }
+    if let Some(root) = std::env::var_os("LAMBDA_TASK_ROOT").filter(|d| !d.is_empty()) {
+        return PathBuf::from(root).join("models");
     }
     let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
     home.join(".cache/snaplabel/models")

@@ -1,0 +1,37 @@
+//! `snaplabel`: label photos on this machine, run the whole pipeline locally, measure it.
+
+mod bench;
+mod label;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "snaplabel", version, about = "Serverless image labeling, also on your laptop")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Label image files and folders (recursively) with the embedded model.
+    Label(label::LabelArgs),
+    /// Measure per-stage times, images/s and memory for both engines.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Label(args) => label::run(args),
+        Command::Bench(args) => bench::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("snaplabel: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
