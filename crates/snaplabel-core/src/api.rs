@@ -43,3 +43,30 @@ pub struct ResultLocation {
     pub head_url: String,
     pub get_url: String,
 }
+
+/// `GET /api/uploads` answer: the caller's uploads, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UploadHistory {
+    pub uploads: Vec<UploadSummary>,
+    /// Pass as `?before=` for the next (older) page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_before: Option<String>,
+    /// When the URLs in this page stop working.
+    pub expires_at: String,
+}
+
+/// One earlier upload with fresh presigned URLs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UploadSummary {
+    pub id: String,
+    pub key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filename: Option<String>,
+    pub content_type: String,
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uploaded_at: Option<String>,
+    /// Presigned GET of the image itself (thumbnails).
+    pub image_url: String,
+    pub result: ResultLocation,
+}

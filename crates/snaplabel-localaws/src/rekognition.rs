@@ -38,7 +38,7 @@ impl RekognitionError {
         RekognitionError { kind, message: message.into() }
     }
 
-    fn status(&self) -> StatusCode {
+    pub fn status(&self) -> StatusCode {
         match self.kind {
             "InternalServerError" => StatusCode::INTERNAL_SERVER_ERROR,
             "AccessDeniedException" => StatusCode::FORBIDDEN,
@@ -84,25 +84,77 @@ struct S3ObjectRef {
     name: Option<String>,
 }
 
-/// Starts the endpoint. `s3_root` is the local S3 folder that `Image.S3Object` references.
-pub fn start(backend: Arc<dyn DetectLabelsBackend>, s3_root: Option<PathBuf>, listener: TcpListener) -> std::io::Result<ServerHandle> {
-    let s3_root = Arc::new(s3_root);
-    serve(listener, move |req| {
-        let backend = backend.clone();
-        let s3_root = s3_root.clone();
-        async move {
-            match handle(&*backend, s3_root.as_deref(), req).await {
-                Ok(resp) => json(StatusCode::OK, serde_json::to_vec(&resp).expect("serializable"), None),
-                Err(err) => {
-                    let body = serde_json::json!({"__type": err.kind, "Message": err.message});
-                    json(err.status(), body.to_string().into_bytes(), Some(err.kind))
-                }
-            }
+/// Rekognition over a backend, callable per request (so it can share a port with other services).
+pub struct RekognitionService {
+    backend: Arc<dyn DetectLabelsBackend>,
+    s3_root: Option<PathBuf>,
+}
+
+impl RekognitionService {
+    /// `s3_root` is the local S3 folder that `Image.S3Object` references.
+    pub fn new(backend: Arc<dyn DetectLabelsBackend>, s3_root: Option<PathBuf>) -> Self {
+        RekognitionService { backend, s3_root }
+    }
+
+    /// Serves one awsJson1_1 request (`target` is the `X-Amz-Target` header).
+    pub async fn call(&self, target: &str, body: &[u8]) -> Result<DetectLabelsResponse, RekognitionError> {
+        if target != TARGET {
+            return Err(RekognitionError::new("UnknownOperationException", format!("only {TARGET} is served here, not {target:?}")));
         }
+        let request: DetectLabelsRequest =
+            serde_json::from_slice(body).map_err(|e| RekognitionError::new("InvalidParameterException", format!("invalid request: {e}")))?;
+        request.options.validate().map_err(|m| RekognitionError::new("InvalidParameterException", m))?;
+        let image = request.image.ok_or_else(|| RekognitionError::new("InvalidParameterException", "Image is required"))?;
+        let (bytes, source) = match (image.bytes, image.s3_object) {
+            (Some(b64), None) => {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(b64.as_bytes())
+                    .map_err(|e| RekognitionError::new("InvalidParameterException", format!("Image.Bytes is not base64: {e}")))?;
+                if bytes.len() > BYTES_LIMIT {
+                    return Err(RekognitionError::new("ImageTooLargeException", format!("Image.Bytes is {} bytes; the limit is 5 MB", bytes.len())));
+                }
+                (Bytes::from(bytes), ImageSource::Inline)
+            }
+            (None, Some(object)) => read_s3_object(self.s3_root.as_deref(), object).await?,
+            _ => return Err(RekognitionError::new("InvalidParameterException", "give exactly one of Image.Bytes and Image.S3Object")),
+        };
+        self.backend.detect_labels(bytes, source, request.options).await
+    }
+
+    /// Serves a whole HTTP request.
+    pub async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
+        let result = async {
+            let target = req.headers().get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+            if req.method() != Method::POST {
+                return Err(RekognitionError::new("UnknownOperationException", "awsJson requests are POSTs"));
+            }
+            // Base64 inflates 5 MB to ~6.7 MB; allow the JSON around it.
+            let body = Limited::new(req.into_body(), BYTES_LIMIT * 4 / 3 + 64 * 1024)
+                .collect()
+                .await
+                .map_err(|_| RekognitionError::new("ImageTooLargeException", "the request exceeds the 5 MB image limit"))?
+                .to_bytes();
+            self.call(&target, &body).await
+        }
+        .await;
+        match result {
+            Ok(resp) => aws_json(StatusCode::OK, serde_json::to_vec(&resp).expect("serializable"), None),
+            Err(err) => aws_json(err.status(), serde_json::json!({"__type": err.kind, "Message": err.message}).to_string().into_bytes(), Some(err.kind)),
+        }
+    }
+}
+
+/// Starts a dedicated endpoint.
+pub fn start(backend: Arc<dyn DetectLabelsBackend>, s3_root: Option<PathBuf>, listener: TcpListener) -> std::io::Result<ServerHandle> {
+    let service = Arc::new(RekognitionService::new(backend, s3_root));
+    serve(listener, move |req| {
+        let service = service.clone();
+        async move { service.handle(req).await }
     })
 }
 
-fn json(status: StatusCode, body: Vec<u8>, error_type: Option<&'static str>) -> Response<Body> {
+/// An awsJson1_1 response; errors carry their type in the body and in `x-amzn-ErrorType`.
+pub fn aws_json(status: StatusCode, body: Vec<u8>, error_type: Option<&'static str>) -> Response<Body> {
     let mut r = Response::new(full(body));
     *r.status_mut() = status;
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-amz-json-1.1"));
@@ -110,37 +162,6 @@ fn json(status: StatusCode, body: Vec<u8>, error_type: Option<&'static str>) -> 
         r.headers_mut().insert("x-amzn-errortype", HeaderValue::from_static(kind));
     }
     r
-}
-
-async fn handle(backend: &dyn DetectLabelsBackend, s3_root: Option<&Path>, req: Request<Incoming>) -> Result<DetectLabelsResponse, RekognitionError> {
-    let target = req.headers().get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-    if req.method() != Method::POST || target != TARGET {
-        return Err(RekognitionError::new("UnknownOperationException", format!("only {TARGET} is served here, not {target:?}")));
-    }
-    // Base64 inflates 5 MB to ~6.7 MB; allow the JSON around it.
-    let body = Limited::new(req.into_body(), BYTES_LIMIT * 4 / 3 + 64 * 1024)
-        .collect()
-        .await
-        .map_err(|_| RekognitionError::new("ImageTooLargeException", "the request exceeds the 5 MB image limit"))?
-        .to_bytes();
-    let request: DetectLabelsRequest =
-        serde_json::from_slice(&body).map_err(|e| RekognitionError::new("InvalidParameterException", format!("invalid request: {e}")))?;
-    request.options.validate().map_err(|m| RekognitionError::new("InvalidParameterException", m))?;
-    let image = request.image.ok_or_else(|| RekognitionError::new("InvalidParameterException", "Image is required"))?;
-    let (bytes, source) = match (image.bytes, image.s3_object) {
-        (Some(b64), None) => {
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(b64.as_bytes())
-                .map_err(|e| RekognitionError::new("InvalidParameterException", format!("Image.Bytes is not base64: {e}")))?;
-            if bytes.len() > BYTES_LIMIT {
-                return Err(RekognitionError::new("ImageTooLargeException", format!("Image.Bytes is {} bytes; the limit is 5 MB", bytes.len())));
-            }
-            (Bytes::from(bytes), ImageSource::Inline)
-        }
-        (None, Some(object)) => read_s3_object(s3_root, object).await?,
-        _ => return Err(RekognitionError::new("InvalidParameterException", "give exactly one of Image.Bytes and Image.S3Object")),
-    };
-    backend.detect_labels(bytes, source, request.options).await
 }
 
 async fn read_s3_object(s3_root: Option<&Path>, object: S3ObjectRef) -> Result<(Bytes, ImageSource), RekognitionError> {

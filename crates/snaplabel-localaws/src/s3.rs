@@ -4,6 +4,7 @@
 //! uploaded. Every request except a CORS preflight must be signed with the configured key pair
 //! (presigned URLs included); a tampered, expired or differently-typed request gets 403.
 
+use crate::notify::{Listener, Notifying};
 use crate::server::{Body, ServerHandle, full, serve};
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
@@ -28,20 +29,29 @@ pub struct LocalS3Config {
     pub cors_origins: Vec<String>,
 }
 
-/// Builds the s3s service (without serving it), for callers that add their own layers.
-pub fn build_service(config: &LocalS3Config) -> std::io::Result<S3Service> {
+/// Builds the s3s service (without serving it). With a `listener`, every object creation is
+/// reported to it (bucket notifications).
+pub fn build_service(config: &LocalS3Config, listener: Option<Listener>) -> std::io::Result<S3Service> {
     for bucket in &config.buckets {
         std::fs::create_dir_all(config.root.join(bucket))?;
     }
     let fs = s3s_fs::FileSystem::new(&config.root).map_err(|e| std::io::Error::other(format!("{e:?}")))?;
-    let mut builder = S3ServiceBuilder::new(fs);
+    let mut builder = match listener {
+        Some(listener) => S3ServiceBuilder::new(Notifying::new(fs, listener)),
+        None => S3ServiceBuilder::new(fs),
+    };
     builder.set_auth(SimpleAuth::from_single(config.access_key.clone(), config.secret_key.clone()));
     Ok(builder.build())
 }
 
 /// Starts the endpoint on `listener`.
 pub fn start(config: LocalS3Config, listener: TcpListener) -> std::io::Result<ServerHandle> {
-    let service = build_service(&config)?;
+    start_notifying(config, listener, None)
+}
+
+/// Starts the endpoint, reporting object creations to `notifications`.
+pub fn start_notifying(config: LocalS3Config, listener: TcpListener, notifications: Option<Listener>) -> std::io::Result<ServerHandle> {
+    let service = build_service(&config, notifications)?;
     let cors = Arc::new(Cors { origins: config.cors_origins.clone() });
     serve(listener, move |req| handle(service.clone(), cors.clone(), req))
 }

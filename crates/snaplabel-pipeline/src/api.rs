@@ -8,7 +8,7 @@ use crate::identity::{IDENTITY_HEADER, IdentityVerifier};
 use crate::store::{ObjectStore, PresignRequest};
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use snaplabel_core::api::{CreateUploadRequest, CreateUploadResponse, PresignedUpload, ResultLocation};
+use snaplabel_core::api::{CreateUploadRequest, CreateUploadResponse, PresignedUpload, ResultLocation, UploadHistory, UploadSummary};
 use snaplabel_core::config::PipelineConfig;
 use snaplabel_core::error::ApiError;
 use snaplabel_core::keys::UploadKey;
@@ -21,6 +21,36 @@ use std::time::{Duration, SystemTime};
 pub const MAX_REQUEST_BYTES: usize = 16 * 1024;
 /// Metadata key recording the client's original file name (percent-encoded: headers are ASCII).
 pub const FILENAME_METADATA: &str = "original-filename";
+/// History listings look at no more than this many uploads of one identity.
+const MAX_HISTORY_SCAN: usize = 10_000;
+const DEFAULT_HISTORY_PAGE: usize = 20;
+const MAX_HISTORY_PAGE: usize = 100;
+
+/// `?limit=N&before=ID` of the history listing.
+struct Query {
+    limit: usize,
+    before: Option<String>,
+}
+
+impl Query {
+    fn parse(query: &str) -> Result<Query, ErrorBody> {
+        let mut q = Query { limit: DEFAULT_HISTORY_PAGE, before: None };
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            match name {
+                "limit" => {
+                    q.limit = value.parse().ok().filter(|n| (1..=MAX_HISTORY_PAGE).contains(n)).ok_or_else(|| {
+                        ErrorBody::new(ErrorCode::MalformedRequest, format!("limit must be a whole number from 1 to {MAX_HISTORY_PAGE}"))
+                    })?;
+                }
+                "before" if snaplabel_core::keys::is_valid_id(value) => q.before = Some(value.to_string()),
+                "before" => return Err(ErrorBody::new(ErrorCode::MalformedRequest, "before must be an upload id")),
+                _ => {}
+            }
+        }
+        Ok(q)
+    }
+}
 
 pub struct ApiHandler {
     store: Arc<dyn ObjectStore>,
@@ -59,7 +89,8 @@ impl ApiHandler {
         }
         match *request.method() {
             Method::POST => self.create_upload(request).await,
-            _ => Err(ErrorBody::new(ErrorCode::MethodNotAllowed, format!("{} is not allowed here; use POST", request.method()))),
+            Method::GET => self.list_uploads(request).await,
+            _ => Err(ErrorBody::new(ErrorCode::MethodNotAllowed, format!("{} is not allowed here; use POST or GET", request.method()))),
         }
     }
 
@@ -97,6 +128,68 @@ impl ApiHandler {
         };
         tracing::info!(key = %key, size, content_type = format.content_type(), "presigned upload");
         Ok(json_response(StatusCode::CREATED, &response))
+    }
+
+    /// `GET /api/uploads?limit=20&before=ID`: the caller's uploads, newest first, with fresh URLs.
+    async fn list_uploads(&self, request: Request<Bytes>) -> Result<Response<Bytes>, ErrorBody> {
+        let claimed = request.headers().get(IDENTITY_HEADER).and_then(|v| v.to_str().ok());
+        let owner = self.identity.verify(claimed).await?;
+        let query = Query::parse(request.uri().query().unwrap_or_default())?;
+        let prefix = UploadKey::owner_uploads_prefix(&owner);
+        // Keys are ULIDs, so key order is time order; S3 lists ascending only, hence the full
+        // listing (capped) and the reversal.
+        let mut keys: Vec<(String, u64, Option<SystemTime>)> = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self.store.list(&prefix, 1000, token).await.map_err(storage_error)?;
+            keys.extend(page.objects.into_iter().map(|o| (o.key, o.size, o.last_modified)));
+            token = page.next_token;
+            if token.is_none() || keys.len() >= MAX_HISTORY_SCAN {
+                break;
+            }
+        }
+        keys.sort_by(|a, b| b.0.cmp(&a.0));
+        let mut selected = Vec::new();
+        let mut more = false;
+        for (key, size, modified) in keys {
+            let Some(parsed) = UploadKey::parse(&key) else { continue };
+            if query.before.as_deref().is_some_and(|b| parsed.id.as_str() >= b) {
+                continue;
+            }
+            if selected.len() == query.limit {
+                more = true;
+                break;
+            }
+            selected.push((parsed, size, modified));
+        }
+        let expires_in = Duration::from_secs(self.config.url_expiry_secs);
+        let mut uploads = Vec::with_capacity(selected.len());
+        for (parsed, size, modified) in &selected {
+            let key = parsed.to_string();
+            let result_key = parsed.result_key();
+            let filename = self
+                .store
+                .head(&key)
+                .await
+                .map_err(storage_error)?
+                .and_then(|m| m.metadata.get(FILENAME_METADATA).cloned())
+                .map(|n| percent_encoding::percent_decode_str(&n).decode_utf8_lossy().into_owned());
+            let image = self.store.presign(PresignRequest::Get { key: key.clone() }, expires_in).await.map_err(storage_error)?;
+            let head = self.store.presign(PresignRequest::Head { key: result_key.clone() }, expires_in).await.map_err(storage_error)?;
+            let get = self.store.presign(PresignRequest::Get { key: result_key.clone() }, expires_in).await.map_err(storage_error)?;
+            uploads.push(UploadSummary {
+                id: parsed.id.clone(),
+                key,
+                filename,
+                content_type: parsed.format.content_type().to_string(),
+                size: *size,
+                uploaded_at: modified.map(rfc3339),
+                image_url: image.url,
+                result: ResultLocation { key: result_key, head_url: head.url, get_url: get.url },
+            });
+        }
+        let next_before = if more { selected.last().map(|(p, _, _)| p.id.clone()) } else { None };
+        Ok(json_response(StatusCode::OK, &UploadHistory { uploads, next_before, expires_at: rfc3339(SystemTime::now() + expires_in) }))
     }
 
     fn validate(&self, body: &CreateUploadRequest) -> Result<(ImageFormat, u64), ErrorBody> {

@@ -13,7 +13,7 @@
 
 use crate::labeler::{LabelRequest, Labeler};
 use crate::store::{ObjectMeta, ObjectStore, StoreError};
-use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
+pub use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
 use bytes::Bytes;
 use snaplabel_core::detect::DetectOptions;
 use snaplabel_core::keys::{decode_event_key, result_key_for};

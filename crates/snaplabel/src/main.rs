@@ -1,6 +1,7 @@
 //! `snaplabel`: label photos on this machine, run the whole pipeline locally, measure it.
 
 mod bench;
+mod dev;
 mod label;
 
 use clap::{Parser, Subcommand};
@@ -17,6 +18,8 @@ struct Cli {
 enum Command {
     /// Label image files and folders (recursively) with the embedded model.
     Label(label::LabelArgs),
+    /// Run the whole pipeline locally: S3, notifications, labeling, the API and the page.
+    Dev(dev::DevArgs),
     /// Measure per-stage times, images/s and memory for both engines.
     Bench(bench::BenchArgs),
 }
@@ -26,6 +29,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Label(args) => label::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Dev(args) => dev::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,312 @@
+//! `snaplabel dev`: the complete AWS pipeline on 127.0.0.1, with the same handler code as Lambda.
+//!
+//! ```text
+//!  app port (8080)                                   S3 port (9000)
+//!  ├─ /api/uploads      → ApiHandler (presign)       s3s + s3s-fs over <data>/s3, SigV4, CORS
+//!  ├─ /config.json      → what the SPA needs           │ every PutObject / CompleteMultipartUpload
+//!  ├─ POST / + X-Amz-Target: Cognito Identity,         ▼ under uploads/ → S3 event record
+//!  │                     Rekognition DetectLabels    bounded queue ──► workers ──► LabelHandler
+//!  └─ /                 → the built SPA (or a placeholder page)
+//! ```
+//!
+//! Delivery is at least once: at start-up every upload without a result is queued again, so a
+//! process killed at any moment loses nothing; the handler's ETag check makes redelivery harmless.
+//! The queue is bounded: when uploads outpace labeling, the S3 PUT waits (back-pressure) rather
+//! than memory growing.
+
+mod app;
+
+use snaplabel_core::config::{LabelerKind, PipelineConfig};
+use snaplabel_core::keys::{LABELS_PREFIX, UPLOADS_PREFIX, result_key_for};
+use snaplabel_localaws::cognito::CognitoService;
+use snaplabel_localaws::notify::{Listener, ObjectCreated};
+use snaplabel_localaws::rekognition::{DetectLabelsBackend, ImageSource, RekognitionError, RekognitionService};
+use snaplabel_localaws::{ServerHandle, s3, server};
+use snaplabel_pipeline::event::{event, object_created_record};
+use snaplabel_pipeline::label::{LabelHandler, LabelSettings, RecordOutcome, S3EventRecord};
+use snaplabel_pipeline::local::LocalLabeler;
+use snaplabel_pipeline::rekognition::RekognitionLabeler;
+use snaplabel_pipeline::wiring::LocalModelOptions;
+use snaplabel_pipeline::{ApiHandler, Labeler, ObjectStore, S3Store, aws};
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::sync::{Mutex, mpsc};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+pub const BUCKET: &str = "snaplabel";
+/// Fixed local credentials: the endpoints listen on loopback only.
+pub const ACCESS_KEY: &str = "SNAPLABELDEVACCESSKEY";
+pub const SECRET_KEY: &str = "snaplabel-dev-secret-key-not-for-aws";
+pub const REGION: &str = "us-east-1";
+pub const IDENTITY_POOL_ID: &str = "us-east-1:00000000-0000-4000-8000-5a9ab3100dev";
+
+#[derive(Debug, Clone)]
+pub struct DevConfig {
+    /// App port (0 picks a free one).
+    pub port: u16,
+    pub s3_port: u16,
+    /// Everything that must survive restarts: objects, identities.
+    pub data_dir: PathBuf,
+    /// The built SPA; a placeholder page is served when absent.
+    pub static_dir: Option<PathBuf>,
+    pub labeler: LabelerKind,
+    pub local: LocalModelOptions,
+    /// Label workers.
+    pub workers: usize,
+    /// Events waiting for a worker before uploads are slowed down.
+    pub queue_capacity: usize,
+    pub max_upload_bytes: u64,
+    /// Extra browser origins allowed by CORS (the Trunk dev server, say).
+    pub extra_origins: Vec<String>,
+}
+
+impl DevConfig {
+    pub fn new(data_dir: PathBuf) -> Self {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        DevConfig {
+            port: 8080,
+            s3_port: 9000,
+            data_dir,
+            static_dir: None,
+            labeler: LabelerKind::Local,
+            local: LocalModelOptions::default(),
+            workers: cores,
+            queue_capacity: 64,
+            max_upload_bytes: snaplabel_core::config::DEFAULT_MAX_UPLOAD_BYTES,
+            extra_origins: vec!["http://127.0.0.1:8081".into(), "http://localhost:8081".into()],
+        }
+    }
+}
+
+/// The running stack.
+pub struct DevStack {
+    pub app_url: String,
+    pub s3_url: String,
+    app: ServerHandle,
+    s3: ServerHandle,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+    queue: Arc<Queue>,
+}
+
+/// The label queue: S3 event records, bounded, shared by the workers.
+struct Queue {
+    sender: mpsc::Sender<S3EventRecord>,
+    receiver: Mutex<mpsc::Receiver<S3EventRecord>>,
+    /// Records accepted and not yet fully handled.
+    pending: AtomicUsize,
+}
+
+impl Queue {
+    async fn push(&self, record: S3EventRecord) {
+        self.pending.fetch_add(1, Ordering::SeqCst);
+        if self.sender.send(record).await.is_err() {
+            self.pending.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl DevStack {
+    pub async fn start(config: DevConfig) -> Result<DevStack, BoxError> {
+        let s3_root = config.data_dir.join("s3");
+        std::fs::create_dir_all(&s3_root)?;
+        let app_listener = server::bind_loopback(config.port).await.map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", config.port))?;
+        let s3_listener = server::bind_loopback(config.s3_port).await.map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", config.s3_port))?;
+        let app_url = format!("http://{}", app_listener.local_addr()?);
+        let s3_url = format!("http://{}", s3_listener.local_addr()?);
+        let app_port = app_listener.local_addr()?.port();
+        let mut origins = vec![format!("http://127.0.0.1:{app_port}"), format!("http://localhost:{app_port}")];
+        origins.extend(config.extra_origins.iter().cloned());
+
+        let (sender, receiver) = mpsc::channel(config.queue_capacity.max(1));
+        let queue = Arc::new(Queue { sender, receiver: Mutex::new(receiver), pending: AtomicUsize::new(0) });
+
+        // Bucket notifications: object creations under uploads/ become S3 event records.
+        let notify_queue = queue.clone();
+        let listener: Listener = Arc::new(move |created: ObjectCreated| {
+            let queue = notify_queue.clone();
+            Box::pin(async move {
+                if created.bucket == BUCKET && created.key.starts_with(UPLOADS_PREFIX) {
+                    let record = object_created_record(&created.bucket, &created.key, created.size, created.etag.as_deref(), created.event_name);
+                    queue.push(record).await;
+                }
+            })
+        });
+        let s3 = s3::start_notifying(
+            s3::LocalS3Config {
+                root: s3_root.clone(),
+                access_key: ACCESS_KEY.into(),
+                secret_key: SECRET_KEY.into(),
+                buckets: vec![BUCKET.into()],
+                cors_origins: origins.clone(),
+            },
+            s3_listener,
+            Some(listener),
+        )?;
+
+        let sdk = aws::static_sdk_config(ACCESS_KEY, SECRET_KEY, REGION);
+        let store: Arc<S3Store> = Arc::new(S3Store::new(aws::s3_client(&sdk, Some(&s3_url)), BUCKET));
+        let mut pipeline = PipelineConfig::new(BUCKET);
+        pipeline.allowed_origins = origins;
+        pipeline.require_identity = true;
+        pipeline.labeler = config.labeler;
+        pipeline.max_upload_bytes = config.max_upload_bytes;
+
+        // The embedded model is loaded once; it also backs the local Rekognition endpoint.
+        let local = Arc::new(LocalLabeler::load(&pipeline, &config.local)?);
+        let labeler: Arc<dyn Labeler> = match config.labeler {
+            LabelerKind::Local => local.clone(),
+            // The Rekognition SDK path, for real, against this stack's own endpoint.
+            LabelerKind::Rekognition => Arc::new(RekognitionLabeler::new(
+                aws::rekognition_client(&sdk, Some(&app_url)),
+                snaplabel_imageio::Limits::new(pipeline.max_pixels),
+            )),
+        };
+        let rekognition = Arc::new(RekognitionService::new(Arc::new(ModelBackend { model: local.model().clone() }), Some(s3_root)));
+        let cognito = Arc::new(CognitoService::open(IDENTITY_POOL_ID, config.data_dir.join("identities.json"))?);
+        let identity = Arc::new(snaplabel_pipeline::identity::CognitoGuests::new(aws::cognito_client(&sdk, Some(&app_url)), IDENTITY_POOL_ID));
+        let api = Arc::new(ApiHandler::new(store.clone(), identity, pipeline.clone()));
+        let handler = Arc::new(LabelHandler::new(store.clone(), labeler, LabelSettings::from_config(&pipeline)));
+
+        let app = app::start(
+            app_listener,
+            app::App {
+                api,
+                rekognition,
+                cognito,
+                static_dir: config.static_dir.clone(),
+                config_json: serde_json::json!({
+                    "api_base": format!("{app_url}/api"),
+                    "region": REGION,
+                    "identity": {"endpoint": app_url, "pool_id": IDENTITY_POOL_ID, "header": snaplabel_pipeline::identity::IDENTITY_HEADER},
+                    "limits": {
+                        "max_upload_bytes": pipeline.max_upload_bytes,
+                        "content_types": snaplabel_core::ImageFormat::ALL.iter().map(|f| f.content_type()).collect::<Vec<_>>(),
+                    },
+                    "labeler": pipeline.labeler.as_str(),
+                }),
+                pending: {
+                    let queue = queue.clone();
+                    Arc::new(move || queue.pending.load(Ordering::SeqCst))
+                },
+            },
+        )?;
+
+        let workers = (0..config.workers.max(1))
+            .map(|_| {
+                let queue = queue.clone();
+                let handler = handler.clone();
+                tokio::spawn(async move { work(queue, handler).await })
+            })
+            .collect();
+
+        // At-least-once: whatever was uploaded but never labeled (a crash, a kill) goes round again.
+        let requeue = queue.clone();
+        let requeue_store = store.clone();
+        tokio::spawn(async move {
+            match unlabeled(requeue_store.as_ref()).await {
+                Ok(keys) => {
+                    if !keys.is_empty() {
+                        tracing::info!(count = keys.len(), "re-queueing uploads that have no result yet");
+                    }
+                    for key in keys {
+                        requeue.push(object_created_record(BUCKET, &key, 0, None, "ObjectCreated:Put")).await;
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "could not scan for unlabeled uploads"),
+            }
+        });
+
+        Ok(DevStack { app_url, s3_url, app, s3, workers, queue })
+    }
+
+    /// Events queued or being labeled.
+    pub fn pending(&self) -> usize {
+        self.queue.pending.load(Ordering::SeqCst)
+    }
+
+    /// Stops accepting requests, then stops the workers (queued events are picked up again at the
+    /// next start, from the uploads without results).
+    pub async fn shutdown(self) {
+        self.app.shutdown().await;
+        self.s3.shutdown().await;
+        for worker in self.workers {
+            worker.abort();
+        }
+    }
+}
+
+async fn work(queue: Arc<Queue>, handler: Arc<LabelHandler>) {
+    loop {
+        let record = {
+            let mut receiver = queue.receiver.lock().await;
+            match receiver.recv().await {
+                Some(record) => record,
+                None => return,
+            }
+        };
+        // Infrastructure failures (the document could not be written) are retried with backoff;
+        // a restart re-queues whatever is still unlabeled anyway.
+        let mut delay = Duration::from_millis(200);
+        for attempt in 1..=5 {
+            let report = handler.handle_event(&event(vec![record.clone()])).await;
+            if !report.records.iter().any(|r| matches!(r, RecordOutcome::Failed { .. })) {
+                break;
+            }
+            tracing::warn!(attempt, "labeling failed; retrying");
+            tokio::time::sleep(delay).await;
+            delay *= 2;
+        }
+        queue.pending.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Keys under `uploads/` whose result document does not exist.
+async fn unlabeled(store: &dyn ObjectStore) -> Result<Vec<String>, BoxError> {
+    let list_all = |prefix: &'static str| async move {
+        let mut keys = Vec::new();
+        let mut token = None;
+        loop {
+            let page = store.list(prefix, 1000, token).await?;
+            keys.extend(page.objects.into_iter().map(|o| o.key));
+            token = page.next_token;
+            if token.is_none() {
+                return Ok::<_, BoxError>(keys);
+            }
+        }
+    };
+    let results: HashSet<String> = list_all(LABELS_PREFIX).await?.into_iter().collect();
+    Ok(list_all(UPLOADS_PREFIX).await?.into_iter().filter(|k| result_key_for(k).is_some_and(|r| !results.contains(&r))).collect())
+}
+
+/// The local Rekognition endpoint's labeler: the embedded model.
+struct ModelBackend {
+    model: Arc<snaplabel_vision::LocalLabeler>,
+}
+
+#[async_trait::async_trait]
+impl DetectLabelsBackend for ModelBackend {
+    async fn detect_labels(
+        &self,
+        image: bytes::Bytes,
+        _source: ImageSource,
+        options: snaplabel_core::detect::DetectOptions,
+    ) -> Result<snaplabel_core::detect::DetectLabelsResponse, RekognitionError> {
+        let model = self.model.clone();
+        let labeled = tokio::task::spawn_blocking(move || model.label(&image, &options))
+            .await
+            .map_err(|e| RekognitionError::new("InternalServerError", e.to_string()))?;
+        labeled.map(|l| l.response).map_err(|e| {
+            let body: snaplabel_core::ErrorBody = e.into();
+            let kind = match body.code {
+                snaplabel_core::ErrorCode::TooManyPixels | snaplabel_core::ErrorCode::TooLarge => "ImageTooLargeException",
+                snaplabel_core::ErrorCode::LabelerFailed | snaplabel_core::ErrorCode::Internal => "InternalServerError",
+                _ => "InvalidImageFormatException",
+            };
+            RekognitionError::new(kind, body.message)
+        })
+    }
+}

@@ -1,0 +1,55 @@
+//! `snaplabel dev`: see the `snaplabel-dev` crate.
+
+use anyhow::Context;
+use clap::Args;
+use snaplabel_core::config::LabelerKind;
+use snaplabel_dev::{DevConfig, DevStack};
+use snaplabel_pipeline::wiring::LocalModelOptions;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Args, Debug)]
+pub struct DevArgs {
+    /// Port of the app: the page, the presign API, config.json, local Cognito and Rekognition.
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Port of the S3-compatible endpoint.
+    #[arg(long, default_value_t = 9000)]
+    pub s3_port: u16,
+    /// Where uploads, results and guest identities are kept (survives restarts).
+    #[arg(long, default_value = ".snaplabel")]
+    pub data_dir: PathBuf,
+    /// Inference engine of the embedded model.
+    #[arg(long, default_value = "ort")]
+    pub engine: String,
+    /// Label with `local` (the embedded model) or `rekognition` (the SDK against the local endpoint).
+    #[arg(long, default_value = "local")]
+    pub labeler: LabelerKind,
+    /// The built SPA to serve at / (default: ./dist when it exists).
+    #[arg(long)]
+    pub static_dir: Option<PathBuf>,
+    #[arg(long, env = "SNAPLABEL_MODEL_DIR")]
+    pub model_dir: Option<PathBuf>,
+}
+
+pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
+    snaplabel_pipeline::telemetry::init(false);
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let mut config = DevConfig::new(args.data_dir.clone());
+        config.port = args.port;
+        config.s3_port = args.s3_port;
+        config.labeler = args.labeler;
+        config.static_dir = args.static_dir.or_else(|| Some(PathBuf::from("dist")));
+        config.local = LocalModelOptions { model_dir: args.model_dir, engine: Some(args.engine) };
+        let stack = DevStack::start(config).await.map_err(|e| anyhow::anyhow!("{e}")).context("starting the local stack")?;
+        eprintln!("\nsnaplabel dev is running — open {}/", stack.app_url);
+        eprintln!("  S3 endpoint  {} (bucket {})", stack.s3_url, snaplabel_dev::BUCKET);
+        eprintln!("  data         {}", args.data_dir.display());
+        eprintln!("  Ctrl-C stops it; uploads still queued are labeled at the next start\n");
+        tokio::signal::ctrl_c().await?;
+        eprintln!("stopping ({} upload(s) still queued)", stack.pending());
+        stack.shutdown().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
