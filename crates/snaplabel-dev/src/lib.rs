@@ -60,6 +60,8 @@ pub struct DevConfig {
     /// Events waiting for a worker before uploads are slowed down.
     pub queue_capacity: usize,
     pub max_upload_bytes: u64,
+    /// Lifetime of presigned URLs.
+    pub url_expiry_secs: u64,
     /// Extra browser origins allowed by CORS (the Trunk dev server, say).
     pub extra_origins: Vec<String>,
 }
@@ -77,6 +79,7 @@ impl DevConfig {
             workers: cores,
             queue_capacity: 64,
             max_upload_bytes: snaplabel_core::config::DEFAULT_MAX_UPLOAD_BYTES,
+            url_expiry_secs: snaplabel_core::config::DEFAULT_URL_EXPIRY_SECS,
             extra_origins: vec!["http://127.0.0.1:8081".into(), "http://localhost:8081".into()],
         }
     }
@@ -154,6 +157,7 @@ impl DevStack {
         pipeline.require_identity = true;
         pipeline.labeler = config.labeler;
         pipeline.max_upload_bytes = config.max_upload_bytes;
+        pipeline.url_expiry_secs = config.url_expiry_secs;
 
         // The embedded model is loaded once; it also backs the local Rekognition endpoint.
         let local = Arc::new(LocalLabeler::load(&pipeline, &config.local)?);

@@ -233,3 +233,20 @@ async fn uploads_without_results_are_labeled_after_a_restart() {
     assert!(names(&doc).contains(&"Cat"), "{doc}");
     stack.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_upload_urls_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = DevConfig::new(dir.path().to_path_buf());
+    config.port = 0;
+    config.s3_port = 0;
+    config.url_expiry_secs = 1;
+    let stack = DevStack::start(config).await.unwrap();
+    let http = Client::new();
+    let me = guest(&http, &stack).await;
+    let photo = fixture("rocket.jpg");
+    let (_, created) = presign(&http, &stack, &me, "rocket.jpg", "image/jpeg", photo.len()).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(put(&http, &created, photo).await, 403, "an expired URL");
+    stack.shutdown().await;
+}

@@ -38,7 +38,7 @@ fn parse_engine(s: &str) -> Result<EngineKind, String> {
 
 /// Phone photos are 12 MP (4032×3024) JPEGs at high quality with sensor noise; made here from the
 /// fixture photos, upscaled, with deterministic noise so they compress like real ones (3–4 MB).
-fn phone_photos(count: usize) -> anyhow::Result<PathBuf> {
+pub fn phone_photos(count: usize) -> anyhow::Result<PathBuf> {
     let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| ".".into());
     let dir = home.join(format!(".cache/snaplabel/bench-12mp-{count}"));
     if dir.join(".complete").exists() {

@@ -2,6 +2,7 @@
 
 mod bench;
 mod dev;
+mod dev_bench;
 mod label;
 
 use clap::{Parser, Subcommand};
@@ -20,6 +21,8 @@ enum Command {
     Label(label::LabelArgs),
     /// Run the whole pipeline locally: S3, notifications, labeling, the API and the page.
     Dev(dev::DevArgs),
+    /// Measure `snaplabel dev`: upload-to-result latency, throughput and memory under load.
+    DevBench(dev_bench::DevBenchArgs),
     /// Measure per-stage times, images/s and memory for both engines.
     Bench(bench::BenchArgs),
 }
@@ -30,6 +33,7 @@ fn main() -> ExitCode {
         Command::Label(args) => label::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Dev(args) => dev::run(args),
+        Command::DevBench(args) => dev_bench::run(args),
     };
     match result {
         Ok(code) => code,
