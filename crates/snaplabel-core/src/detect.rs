@@ -179,11 +179,15 @@ impl DetectOptions {
     }
 
     pub fn effective_min_confidence(&self) -> f32 {
-        self.min_confidence.unwrap_or(DEFAULT_MIN_CONFIDENCE).clamp(0.0, 100.0)
+        self.min_confidence
+            .unwrap_or(DEFAULT_MIN_CONFIDENCE)
+            .clamp(0.0, 100.0)
     }
 
     pub fn effective_max_labels(&self) -> usize {
-        self.max_labels.unwrap_or(MAX_LABELS_LIMIT).clamp(1, MAX_LABELS_LIMIT) as usize
+        self.max_labels
+            .unwrap_or(MAX_LABELS_LIMIT)
+            .clamp(1, MAX_LABELS_LIMIT) as usize
     }
 
     pub fn effective_max_dominant_colors(&self) -> usize {
@@ -199,17 +203,23 @@ impl DetectOptions {
     /// Checks the options the way Rekognition does, returning a message for an
     /// `InvalidParameterException`.
     pub fn validate(&self) -> Result<(), String> {
-        if let Some(c) = self.min_confidence {
-            if !(0.0..=100.0).contains(&c) || c.is_nan() {
-                return Err(format!("MinConfidence must be between 0 and 100, got {c}"));
-            }
+        if let Some(c) = self.min_confidence
+            && (!(0.0..=100.0).contains(&c) || c.is_nan())
+        {
+            return Err(format!("MinConfidence must be between 0 and 100, got {c}"));
         }
-        if let Some(n) = self.max_labels {
-            if n == 0 || n > MAX_LABELS_LIMIT {
-                return Err(format!("MaxLabels must be between 1 and {MAX_LABELS_LIMIT}, got {n}"));
-            }
+        if let Some(n) = self.max_labels
+            && (n == 0 || n > MAX_LABELS_LIMIT)
+        {
+            return Err(format!(
+                "MaxLabels must be between 1 and {MAX_LABELS_LIMIT}, got {n}"
+            ));
         }
-        if let Some(g) = self.settings.as_ref().and_then(|s| s.general_labels.as_ref()) {
+        if let Some(g) = self
+            .settings
+            .as_ref()
+            .and_then(|s| s.general_labels.as_ref())
+        {
             let lists = [
                 &g.label_inclusion_filters,
                 &g.label_exclusion_filters,
@@ -227,25 +237,39 @@ impl DetectOptions {
     /// by descending confidence, as Rekognition does. Filters compare names case-insensitively.
     pub fn filter_labels(&self, mut labels: Vec<Label>) -> Vec<Label> {
         let min = self.effective_min_confidence();
-        let general = self.settings.as_ref().and_then(|s| s.general_labels.clone()).unwrap_or_default();
-        let in_list = |list: &[String], name: &str| list.iter().any(|l| l.eq_ignore_ascii_case(name));
+        let general = self
+            .settings
+            .as_ref()
+            .and_then(|s| s.general_labels.clone())
+            .unwrap_or_default();
+        let in_list =
+            |list: &[String], name: &str| list.iter().any(|l| l.eq_ignore_ascii_case(name));
         labels.retain(|label| {
             if label.confidence < min {
                 return false;
             }
-            if !general.label_inclusion_filters.is_empty() && !in_list(&general.label_inclusion_filters, &label.name) {
+            if !general.label_inclusion_filters.is_empty()
+                && !in_list(&general.label_inclusion_filters, &label.name)
+            {
                 return false;
             }
             if in_list(&general.label_exclusion_filters, &label.name) {
                 return false;
             }
-            let in_categories = |list: &[String]| label.categories.iter().any(|c| in_list(list, &c.name));
-            if !general.label_category_inclusion_filters.is_empty() && !in_categories(&general.label_category_inclusion_filters) {
+            let in_categories =
+                |list: &[String]| label.categories.iter().any(|c| in_list(list, &c.name));
+            if !general.label_category_inclusion_filters.is_empty()
+                && !in_categories(&general.label_category_inclusion_filters)
+            {
                 return false;
             }
             !in_categories(&general.label_category_exclusion_filters)
         });
-        labels.sort_by(|a, b| b.confidence.total_cmp(&a.confidence).then_with(|| a.name.cmp(&b.name)));
+        labels.sort_by(|a, b| {
+            b.confidence
+                .total_cmp(&a.confidence)
+                .then_with(|| a.name.cmp(&b.name))
+        });
         labels.truncate(self.effective_max_labels());
         labels
     }
@@ -256,7 +280,12 @@ mod tests {
     use super::*;
 
     fn label(name: &str, confidence: f32, category: &str) -> Label {
-        Label { name: name.into(), confidence, categories: vec![NamedItem::new(category)], ..Default::default() }
+        Label {
+            name: name.into(),
+            confidence,
+            categories: vec![NamedItem::new(category)],
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -266,7 +295,12 @@ mod tests {
                 name: "Cat".into(),
                 confidence: 97.5,
                 instances: vec![Instance {
-                    bounding_box: BoundingBox { width: 0.5, height: 0.4, left: 0.1, top: 0.2 },
+                    bounding_box: BoundingBox {
+                        width: 0.5,
+                        height: 0.4,
+                        left: 0.1,
+                        top: 0.2,
+                    },
                     confidence: 90.0,
                     dominant_colors: vec![],
                 }],
@@ -275,7 +309,11 @@ mod tests {
                 categories: vec![NamedItem::new("Animals and Pets")],
             }],
             image_properties: Some(ImageProperties {
-                quality: Some(ImageQuality { brightness: 50.0, sharpness: 60.0, contrast: 70.0 }),
+                quality: Some(ImageQuality {
+                    brightness: 50.0,
+                    sharpness: 60.0,
+                    contrast: 70.0,
+                }),
                 dominant_colors: vec![DominantColor {
                     red: 1,
                     blue: 2,
@@ -291,9 +329,15 @@ mod tests {
             orientation_correction: None,
         };
         let v = serde_json::to_value(&resp).unwrap();
-        assert_eq!(v["Labels"][0]["Instances"][0]["BoundingBox"]["Left"], 0.1f32 as f64);
+        assert_eq!(
+            v["Labels"][0]["Instances"][0]["BoundingBox"]["Left"],
+            0.1f32 as f64
+        );
         assert_eq!(v["Labels"][0]["Parents"][0]["Name"], "Animal");
-        assert_eq!(v["ImageProperties"]["DominantColors"][0]["CSSColor"], "black");
+        assert_eq!(
+            v["ImageProperties"]["DominantColors"][0]["CSSColor"],
+            "black"
+        );
         assert_eq!(v["ImageProperties"]["Quality"]["Sharpness"], 60.0);
         assert_eq!(v["LabelModelVersion"], "3.0");
         let back: DetectLabelsResponse = serde_json::from_value(v).unwrap();
@@ -310,9 +354,16 @@ mod tests {
         ];
         let opts = DetectOptions::default();
         let names = |ls: Vec<Label>| ls.into_iter().map(|l| l.name).collect::<Vec<_>>();
-        assert_eq!(names(opts.filter_labels(labels.clone())), ["Cat", "Pet", "Cup"]);
+        assert_eq!(
+            names(opts.filter_labels(labels.clone())),
+            ["Cat", "Pet", "Cup"]
+        );
 
-        let opts = DetectOptions { max_labels: Some(1), min_confidence: Some(10.0), ..Default::default() };
+        let opts = DetectOptions {
+            max_labels: Some(1),
+            min_confidence: Some(10.0),
+            ..Default::default()
+        };
         assert_eq!(names(opts.filter_labels(labels.clone())), ["Cat"]);
 
         let opts = DetectOptions {
@@ -344,8 +395,30 @@ mod tests {
 
     #[test]
     fn options_are_validated() {
-        assert!(DetectOptions { min_confidence: Some(101.0), ..Default::default() }.validate().is_err());
-        assert!(DetectOptions { max_labels: Some(0), ..Default::default() }.validate().is_err());
-        assert!(DetectOptions { max_labels: Some(5), min_confidence: Some(70.0), ..Default::default() }.validate().is_ok());
+        assert!(
+            DetectOptions {
+                min_confidence: Some(101.0),
+                ..Default::default()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            DetectOptions {
+                max_labels: Some(0),
+                ..Default::default()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            DetectOptions {
+                max_labels: Some(5),
+                min_confidence: Some(70.0),
+                ..Default::default()
+            }
+            .validate()
+            .is_ok()
+        );
     }
 }

@@ -83,7 +83,10 @@ impl ErrorCode {
 
     /// Whether the failure is the input's fault (retrying the same bytes cannot help).
     pub fn is_permanent(self) -> bool {
-        !matches!(self, ErrorCode::LabelerFailed | ErrorCode::StorageFailed | ErrorCode::Internal)
+        !matches!(
+            self,
+            ErrorCode::LabelerFailed | ErrorCode::StorageFailed | ErrorCode::Internal
+        )
     }
 }
 
@@ -102,7 +105,10 @@ pub struct ErrorBody {
 
 impl ErrorBody {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ErrorBody { code, message: message.into() }
+        ErrorBody {
+            code,
+            message: message.into(),
+        }
     }
 }
 

@@ -35,7 +35,11 @@ impl UploadKey {
         if !is_valid_owner(owner) || !is_valid_id(id) {
             return None;
         }
-        Some(UploadKey { owner: owner.to_string(), id: id.to_string(), format: ImageFormat::from_extension(ext)? })
+        Some(UploadKey {
+            owner: owner.to_string(),
+            id: id.to_string(),
+            format: ImageFormat::from_extension(ext)?,
+        })
     }
 
     pub fn result_key(&self) -> String {
@@ -53,7 +57,13 @@ impl UploadKey {
 
 impl fmt::Display for UploadKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{UPLOADS_PREFIX}{}/{}.{}", self.owner, self.id, self.format.extension())
+        write!(
+            f,
+            "{UPLOADS_PREFIX}{}/{}.{}",
+            self.owner,
+            self.id,
+            self.format.extension()
+        )
     }
 }
 
@@ -79,13 +89,18 @@ pub fn result_key_for(upload_key: &str) -> Option<String> {
 pub fn is_valid_owner(owner: &str) -> bool {
     !owner.is_empty()
         && owner.len() <= 128
-        && owner.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'-' | b'_'))
+        && owner
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'-' | b'_'))
 }
 
 /// Upload ids are ULIDs: 26 characters of Crockford base32, upper case.
 pub fn is_valid_id(id: &str) -> bool {
     id.len() == 26
-        && id.bytes().all(|b| b.is_ascii_digit() || (b.is_ascii_uppercase() && !matches!(b, b'I' | b'L' | b'O' | b'U')))
+        && id.bytes().all(|b| {
+            b.is_ascii_digit()
+                || (b.is_ascii_uppercase() && !matches!(b, b'I' | b'L' | b'O' | b'U'))
+        })
         && id.as_bytes()[0] <= b'7'
 }
 
@@ -93,7 +108,9 @@ pub fn is_valid_id(id: &str) -> bool {
 /// a space (form encoding). Invalid UTF-8 is replaced rather than failing the record.
 pub fn decode_event_key(raw: &str) -> String {
     let spaced = raw.replace('+', " ");
-    percent_encoding::percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// Encodes a key the way S3 event notifications do: form encoding, `+` for a space, `/` kept.
@@ -105,7 +122,9 @@ pub fn encode_event_key(key: &str) -> String {
         .remove(b'.')
         .remove(b'~')
         .remove(b' ');
-    percent_encoding::utf8_percent_encode(key, KEEP).to_string().replace(' ', "+")
+    percent_encoding::utf8_percent_encode(key, KEEP)
+        .to_string()
+        .replace(' ', "+")
 }
 
 #[cfg(test)]
@@ -116,18 +135,31 @@ mod tests {
 
     #[test]
     fn generated_keys_round_trip() {
-        let key = UploadKey { owner: "eu-west-1:6f1c2a".into(), id: ID.into(), format: ImageFormat::Png };
+        let key = UploadKey {
+            owner: "eu-west-1:6f1c2a".into(),
+            id: ID.into(),
+            format: ImageFormat::Png,
+        };
         let s = key.to_string();
         assert_eq!(s, format!("uploads/eu-west-1:6f1c2a/{ID}.png"));
         assert_eq!(UploadKey::parse(&s), Some(key.clone()));
-        assert_eq!(key.result_key(), format!("labels/eu-west-1:6f1c2a/{ID}.json"));
+        assert_eq!(
+            key.result_key(),
+            format!("labels/eu-west-1:6f1c2a/{ID}.json")
+        );
         assert_eq!(result_key_for(&s), Some(key.result_key()));
     }
 
     #[test]
     fn foreign_keys_keep_their_path() {
-        assert_eq!(result_key_for("uploads/holiday photo ü.jpg").as_deref(), Some("labels/holiday photo ü.jpg.json"));
-        assert_eq!(result_key_for("uploads/x/a.png").as_deref(), Some("labels/x/a.png.json"));
+        assert_eq!(
+            result_key_for("uploads/holiday photo ü.jpg").as_deref(),
+            Some("labels/holiday photo ü.jpg.json")
+        );
+        assert_eq!(
+            result_key_for("uploads/x/a.png").as_deref(),
+            Some("labels/x/a.png.json")
+        );
     }
 
     #[test]
@@ -145,7 +177,9 @@ mod tests {
         assert!(!is_valid_id("01JDQ3ZK8M4V6X0N2B7C9D5E1")); // 25 chars
         assert!(!is_valid_id("01JDQ3ZK8M4V6X0N2B7C9D5E1I")); // I is not Crockford
         assert!(!is_valid_id("../../../etc/passwd_______"));
-        assert!(is_valid_owner("us-east-1:0b7a6c4e-1d2f-4a5b-9c8d-7e6f5a4b3c2d"));
+        assert!(is_valid_owner(
+            "us-east-1:0b7a6c4e-1d2f-4a5b-9c8d-7e6f5a4b3c2d"
+        ));
         assert!(!is_valid_owner("a/b"));
         assert!(!is_valid_owner(""));
         assert!(!is_valid_owner("..%2f"));
@@ -153,10 +187,23 @@ mod tests {
 
     #[test]
     fn event_keys_are_form_decoded() {
-        assert_eq!(decode_event_key("uploads/my+holiday+photo.jpg"), "uploads/my holiday photo.jpg");
-        assert_eq!(decode_event_key("uploads/caf%C3%A9%2B1.jpg"), "uploads/café+1.jpg");
-        assert_eq!(decode_event_key("uploads/eu-west-1%3Aabc/x.jpg"), "uploads/eu-west-1:abc/x.jpg");
-        for key in ["uploads/my holiday+photo ü.jpg", "uploads/eu-west-1:abc/01J.png", "uploads/100% real?.gif"] {
+        assert_eq!(
+            decode_event_key("uploads/my+holiday+photo.jpg"),
+            "uploads/my holiday photo.jpg"
+        );
+        assert_eq!(
+            decode_event_key("uploads/caf%C3%A9%2B1.jpg"),
+            "uploads/café+1.jpg"
+        );
+        assert_eq!(
+            decode_event_key("uploads/eu-west-1%3Aabc/x.jpg"),
+            "uploads/eu-west-1:abc/x.jpg"
+        );
+        for key in [
+            "uploads/my holiday+photo ü.jpg",
+            "uploads/eu-west-1:abc/01J.png",
+            "uploads/100% real?.gif",
+        ] {
             assert_eq!(decode_event_key(&encode_event_key(key)), key);
         }
         assert_eq!(encode_event_key("uploads/a b+c.jpg"), "uploads/a+b%2Bc.jpg");

@@ -94,7 +94,12 @@ impl ResultDocument {
         }
     }
 
-    pub fn failure(source: SourceObject, image: Option<ImageInfo>, error: ErrorBody, timings_ms: Timings) -> Self {
+    pub fn failure(
+        source: SourceObject,
+        image: Option<ImageInfo>,
+        error: ErrorBody,
+        timings_ms: Timings,
+    ) -> Self {
         ResultDocument {
             schema_version: SCHEMA_VERSION,
             status: Status::Error,
@@ -112,7 +117,11 @@ impl ResultDocument {
     }
 
     pub fn label_names(&self) -> Vec<&str> {
-        self.detection.labels.iter().map(|l| l.name.as_str()).collect()
+        self.detection
+            .labels
+            .iter()
+            .map(|l| l.name.as_str())
+            .collect()
     }
 }
 
@@ -124,11 +133,28 @@ mod tests {
     #[test]
     fn success_documents_read_as_detect_labels_responses() {
         let doc = ResultDocument::success(
-            SourceObject { bucket: "b".into(), key: "uploads/a/x.jpg".into(), size: 10, etag: Some("\"e\"".into()) },
-            ImageInfo { width: 640, height: 480, format: ImageFormat::Jpeg },
-            LabelerInfo { name: "local".into(), model: "efficientnet-lite0".into(), engine: Some("ort".into()) },
+            SourceObject {
+                bucket: "b".into(),
+                key: "uploads/a/x.jpg".into(),
+                size: 10,
+                etag: Some("\"e\"".into()),
+            },
+            ImageInfo {
+                width: 640,
+                height: 480,
+                format: ImageFormat::Jpeg,
+            },
+            LabelerInfo {
+                name: "local".into(),
+                model: "efficientnet-lite0".into(),
+                engine: Some("ort".into()),
+            },
             DetectLabelsResponse {
-                labels: vec![Label { name: "Cat".into(), confidence: 99.0, ..Default::default() }],
+                labels: vec![Label {
+                    name: "Cat".into(),
+                    confidence: 99.0,
+                    ..Default::default()
+                }],
                 label_model_version: Some("m".into()),
                 ..Default::default()
             },
@@ -149,7 +175,12 @@ mod tests {
     #[test]
     fn failure_documents_carry_a_code_and_empty_labels() {
         let doc = ResultDocument::failure(
-            SourceObject { bucket: "b".into(), key: "uploads/a/x.jpg".into(), size: 0, etag: None },
+            SourceObject {
+                bucket: "b".into(),
+                key: "uploads/a/x.jpg".into(),
+                size: 0,
+                etag: None,
+            },
             None,
             ErrorBody::new(ErrorCode::EmptyObject, "the upload is empty"),
             Timings::default(),

@@ -33,19 +33,28 @@ pub fn start(listener: TcpListener, app: App) -> std::io::Result<ServerHandle> {
 fn text(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Body> {
     let mut r = Response::new(full(body.into()));
     *r.status_mut() = status;
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     r
 }
 
 impl App {
     async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
         let path = req.uri().path().to_string();
-        let target = req.headers().get("x-amz-target").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let target = req
+            .headers()
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         if let Some(target) = target.filter(|_| req.method() == Method::POST) {
             if is_cognito_target(&target) {
                 return match Limited::new(req.into_body(), 64 * 1024).collect().await {
                     Ok(body) => self.cognito.respond(&target, &body.to_bytes()),
-                    Err(_) => text(StatusCode::PAYLOAD_TOO_LARGE, "text/plain", "request too large"),
+                    Err(_) => text(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "text/plain",
+                        "request too large",
+                    ),
                 };
             }
             return self.rekognition.handle(req).await;
@@ -55,19 +64,37 @@ impl App {
         }
         match path.as_str() {
             "/config.json" => {
-                let mut r = text(StatusCode::OK, "application/json", self.config_json.to_string());
-                r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                let mut r = text(
+                    StatusCode::OK,
+                    "application/json",
+                    self.config_json.to_string(),
+                );
+                r.headers_mut()
+                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
                 r
             }
-            "/healthz" => text(StatusCode::OK, "application/json", serde_json::json!({"status": "ok", "pending": (self.pending)()}).to_string()),
-            _ if req.method() == Method::GET || req.method() == Method::HEAD => self.static_file(&path).await,
-            _ => text(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "method not allowed"),
+            "/healthz" => text(
+                StatusCode::OK,
+                "application/json",
+                serde_json::json!({"status": "ok", "pending": (self.pending)()}).to_string(),
+            ),
+            _ if req.method() == Method::GET || req.method() == Method::HEAD => {
+                self.static_file(&path).await
+            }
+            _ => text(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "text/plain",
+                "method not allowed",
+            ),
         }
     }
 
     async fn api(&self, req: Request<Incoming>) -> Response<Body> {
         let (parts, body) = req.into_parts();
-        let bytes = match Limited::new(body, snaplabel_pipeline::api::MAX_REQUEST_BYTES + 1).collect().await {
+        let bytes = match Limited::new(body, snaplabel_pipeline::api::MAX_REQUEST_BYTES + 1)
+            .collect()
+            .await
+        {
             Ok(b) => b.to_bytes(),
             Err(_) => Bytes::from(vec![b' '; snaplabel_pipeline::api::MAX_REQUEST_BYTES + 1]), // reported as too big by the handler
         };
@@ -77,11 +104,19 @@ impl App {
 
     /// Files of the built SPA; unknown paths fall back to `index.html` (client-side routes).
     async fn static_file(&self, path: &str) -> Response<Body> {
-        let Some(dir) = self.static_dir.as_ref().filter(|d| d.join("index.html").exists()) else {
+        let Some(dir) = self
+            .static_dir
+            .as_ref()
+            .filter(|d| d.join("index.html").exists())
+        else {
             return text(StatusCode::OK, "text/html; charset=utf-8", PLACEHOLDER);
         };
         let relative = Path::new(path.trim_start_matches('/'));
-        if relative.components().any(|c| !matches!(c, Component::Normal(_))) && !path.ends_with('/') {
+        if relative
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_)))
+            && !path.ends_with('/')
+        {
             return text(StatusCode::NOT_FOUND, "text/plain", "not found");
         }
         let mut file = dir.join(relative);
@@ -96,7 +131,11 @@ impl App {
 }
 
 fn content_type(path: &Path) -> &'static str {
-    match path.extension().and_then(|e| e.to_str()).unwrap_or_default() {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+    {
         "html" => "text/html; charset=utf-8",
         "js" => "text/javascript",
         "wasm" => "application/wasm",

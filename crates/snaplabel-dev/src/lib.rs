@@ -15,12 +15,15 @@
 //! than memory growing.
 
 mod app;
+pub mod client;
 
 use snaplabel_core::config::{LabelerKind, PipelineConfig};
 use snaplabel_core::keys::{LABELS_PREFIX, UPLOADS_PREFIX, result_key_for};
 use snaplabel_localaws::cognito::CognitoService;
 use snaplabel_localaws::notify::{Listener, ObjectCreated};
-use snaplabel_localaws::rekognition::{DetectLabelsBackend, ImageSource, RekognitionError, RekognitionService};
+use snaplabel_localaws::rekognition::{
+    DetectLabelsBackend, ImageSource, RekognitionError, RekognitionService,
+};
 use snaplabel_localaws::{ServerHandle, s3, server};
 use snaplabel_pipeline::event::{event, object_created_record};
 use snaplabel_pipeline::label::{LabelHandler, LabelSettings, RecordOutcome, S3EventRecord};
@@ -68,7 +71,9 @@ pub struct DevConfig {
 
 impl DevConfig {
     pub fn new(data_dir: PathBuf) -> Self {
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
         DevConfig {
             port: 8080,
             s3_port: 9000,
@@ -80,7 +85,10 @@ impl DevConfig {
             queue_capacity: 64,
             max_upload_bytes: snaplabel_core::config::DEFAULT_MAX_UPLOAD_BYTES,
             url_expiry_secs: snaplabel_core::config::DEFAULT_URL_EXPIRY_SECS,
-            extra_origins: vec!["http://127.0.0.1:8081".into(), "http://localhost:8081".into()],
+            extra_origins: vec![
+                "http://127.0.0.1:8081".into(),
+                "http://localhost:8081".into(),
+            ],
         }
     }
 }
@@ -116,16 +124,27 @@ impl DevStack {
     pub async fn start(config: DevConfig) -> Result<DevStack, BoxError> {
         let s3_root = config.data_dir.join("s3");
         std::fs::create_dir_all(&s3_root)?;
-        let app_listener = server::bind_loopback(config.port).await.map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", config.port))?;
-        let s3_listener = server::bind_loopback(config.s3_port).await.map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", config.s3_port))?;
+        let app_listener = server::bind_loopback(config.port)
+            .await
+            .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", config.port))?;
+        let s3_listener = server::bind_loopback(config.s3_port)
+            .await
+            .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", config.s3_port))?;
         let app_url = format!("http://{}", app_listener.local_addr()?);
         let s3_url = format!("http://{}", s3_listener.local_addr()?);
         let app_port = app_listener.local_addr()?.port();
-        let mut origins = vec![format!("http://127.0.0.1:{app_port}"), format!("http://localhost:{app_port}")];
+        let mut origins = vec![
+            format!("http://127.0.0.1:{app_port}"),
+            format!("http://localhost:{app_port}"),
+        ];
         origins.extend(config.extra_origins.iter().cloned());
 
         let (sender, receiver) = mpsc::channel(config.queue_capacity.max(1));
-        let queue = Arc::new(Queue { sender, receiver: Mutex::new(receiver), pending: AtomicUsize::new(0) });
+        let queue = Arc::new(Queue {
+            sender,
+            receiver: Mutex::new(receiver),
+            pending: AtomicUsize::new(0),
+        });
 
         // Bucket notifications: object creations under uploads/ become S3 event records.
         let notify_queue = queue.clone();
@@ -133,7 +152,13 @@ impl DevStack {
             let queue = notify_queue.clone();
             Box::pin(async move {
                 if created.bucket == BUCKET && created.key.starts_with(UPLOADS_PREFIX) {
-                    let record = object_created_record(&created.bucket, &created.key, created.size, created.etag.as_deref(), created.event_name);
+                    let record = object_created_record(
+                        &created.bucket,
+                        &created.key,
+                        created.size,
+                        created.etag.as_deref(),
+                        created.event_name,
+                    );
                     queue.push(record).await;
                 }
             })
@@ -151,7 +176,8 @@ impl DevStack {
         )?;
 
         let sdk = aws::static_sdk_config(ACCESS_KEY, SECRET_KEY, REGION);
-        let store: Arc<S3Store> = Arc::new(S3Store::new(aws::s3_client(&sdk, Some(&s3_url)), BUCKET));
+        let store: Arc<S3Store> =
+            Arc::new(S3Store::new(aws::s3_client(&sdk, Some(&s3_url)), BUCKET));
         let mut pipeline = PipelineConfig::new(BUCKET);
         pipeline.allowed_origins = origins;
         pipeline.require_identity = true;
@@ -169,11 +195,26 @@ impl DevStack {
                 snaplabel_imageio::Limits::new(pipeline.max_pixels),
             )),
         };
-        let rekognition = Arc::new(RekognitionService::new(Arc::new(ModelBackend { model: local.model().clone() }), Some(s3_root)));
-        let cognito = Arc::new(CognitoService::open(IDENTITY_POOL_ID, config.data_dir.join("identities.json"))?);
-        let identity = Arc::new(snaplabel_pipeline::identity::CognitoGuests::new(aws::cognito_client(&sdk, Some(&app_url)), IDENTITY_POOL_ID));
+        let rekognition = Arc::new(RekognitionService::new(
+            Arc::new(ModelBackend {
+                model: local.model().clone(),
+            }),
+            Some(s3_root),
+        ));
+        let cognito = Arc::new(CognitoService::open(
+            IDENTITY_POOL_ID,
+            config.data_dir.join("identities.json"),
+        )?);
+        let identity = Arc::new(snaplabel_pipeline::identity::CognitoGuests::new(
+            aws::cognito_client(&sdk, Some(&app_url)),
+            IDENTITY_POOL_ID,
+        ));
         let api = Arc::new(ApiHandler::new(store.clone(), identity, pipeline.clone()));
-        let handler = Arc::new(LabelHandler::new(store.clone(), labeler, LabelSettings::from_config(&pipeline)));
+        let handler = Arc::new(LabelHandler::new(
+            store.clone(),
+            labeler,
+            LabelSettings::from_config(&pipeline),
+        ));
 
         let app = app::start(
             app_listener,
@@ -214,17 +255,35 @@ impl DevStack {
             match unlabeled(requeue_store.as_ref()).await {
                 Ok(keys) => {
                     if !keys.is_empty() {
-                        tracing::info!(count = keys.len(), "re-queueing uploads that have no result yet");
+                        tracing::info!(
+                            count = keys.len(),
+                            "re-queueing uploads that have no result yet"
+                        );
                     }
                     for key in keys {
-                        requeue.push(object_created_record(BUCKET, &key, 0, None, "ObjectCreated:Put")).await;
+                        requeue
+                            .push(object_created_record(
+                                BUCKET,
+                                &key,
+                                0,
+                                None,
+                                "ObjectCreated:Put",
+                            ))
+                            .await;
                     }
                 }
                 Err(e) => tracing::error!(error = %e, "could not scan for unlabeled uploads"),
             }
         });
 
-        Ok(DevStack { app_url, s3_url, app, s3, workers, queue })
+        Ok(DevStack {
+            app_url,
+            s3_url,
+            app,
+            s3,
+            workers,
+            queue,
+        })
     }
 
     /// Events queued or being labeled.
@@ -257,7 +316,11 @@ async fn work(queue: Arc<Queue>, handler: Arc<LabelHandler>) {
         let mut delay = Duration::from_millis(200);
         for attempt in 1..=5 {
             let report = handler.handle_event(&event(vec![record.clone()])).await;
-            if !report.records.iter().any(|r| matches!(r, RecordOutcome::Failed { .. })) {
+            if !report
+                .records
+                .iter()
+                .any(|r| matches!(r, RecordOutcome::Failed { .. }))
+            {
                 break;
             }
             tracing::warn!(attempt, "labeling failed; retrying");
@@ -283,7 +346,11 @@ async fn unlabeled(store: &dyn ObjectStore) -> Result<Vec<String>, BoxError> {
         }
     };
     let results: HashSet<String> = list_all(LABELS_PREFIX).await?.into_iter().collect();
-    Ok(list_all(UPLOADS_PREFIX).await?.into_iter().filter(|k| result_key_for(k).is_some_and(|r| !results.contains(&r))).collect())
+    Ok(list_all(UPLOADS_PREFIX)
+        .await?
+        .into_iter()
+        .filter(|k| result_key_for(k).is_some_and(|r| !results.contains(&r)))
+        .collect())
 }
 
 /// The local Rekognition endpoint's labeler: the embedded model.
@@ -305,11 +372,14 @@ impl DetectLabelsBackend for ModelBackend {
             .map_err(|e| RekognitionError::new("InternalServerError", e.to_string()))?;
         labeled.map(|l| l.response).map_err(|e| {
             let body: snaplabel_core::ErrorBody = e.into();
-            let kind = match body.code {
-                snaplabel_core::ErrorCode::TooManyPixels | snaplabel_core::ErrorCode::TooLarge => "ImageTooLargeException",
-                snaplabel_core::ErrorCode::LabelerFailed | snaplabel_core::ErrorCode::Internal => "InternalServerError",
-                _ => "InvalidImageFormatException",
-            };
+            let kind =
+                match body.code {
+                    snaplabel_core::ErrorCode::TooManyPixels
+                    | snaplabel_core::ErrorCode::TooLarge => "ImageTooLargeException",
+                    snaplabel_core::ErrorCode::LabelerFailed
+                    | snaplabel_core::ErrorCode::Internal => "InternalServerError",
+                    _ => "InvalidImageFormatException",
+                };
             RekognitionError::new(kind, body.message)
         })
     }

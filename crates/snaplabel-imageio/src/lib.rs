@@ -87,7 +87,10 @@ pub struct ImageError {
 
 impl ImageError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ImageError { code, message: message.into() }
+        ImageError {
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -113,7 +116,11 @@ pub fn sniff(bytes: &[u8]) -> Result<ImageFormat, ImageError> {
     })
 }
 
-fn reader<'a>(bytes: &'a [u8], format: ImageFormat, limits: &Limits) -> ImageReader<Cursor<&'a [u8]>> {
+fn reader<'a>(
+    bytes: &'a [u8],
+    format: ImageFormat,
+    limits: &Limits,
+) -> ImageReader<Cursor<&'a [u8]>> {
     let mut reader = ImageReader::with_format(Cursor::new(bytes), to_image_crate(format));
     reader.limits(limits.for_image_crate());
     reader
@@ -139,16 +146,32 @@ pub fn probe(bytes: &[u8], limits: &Limits) -> Result<Probe, ImageError> {
     if let Ok(size) = imagesize::blob_size(bytes) {
         let pixels = size.width as u64 * size.height as u64;
         if pixels > limits.max_pixels {
-            return Err(too_many_pixels(size.width as u64, size.height as u64, limits));
+            return Err(too_many_pixels(
+                size.width as u64,
+                size.height as u64,
+                limits,
+            ));
         }
     }
-    let mut decoder = reader(bytes, format, limits).into_decoder().map_err(|e| classify(format, e))?;
+    let mut decoder = reader(bytes, format, limits)
+        .into_decoder()
+        .map_err(|e| classify(format, e))?;
     let (stored_width, stored_height) = decoder.dimensions();
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let exif_orientation = orientation_number(orientation);
-    let (width, height) =
-        if exif_orientation >= 5 { (stored_height, stored_width) } else { (stored_width, stored_height) };
-    let probe = Probe { format, width, height, stored_width, stored_height, exif_orientation };
+    let (width, height) = if exif_orientation >= 5 {
+        (stored_height, stored_width)
+    } else {
+        (stored_width, stored_height)
+    };
+    let probe = Probe {
+        format,
+        width,
+        height,
+        stored_width,
+        stored_height,
+        exif_orientation,
+    };
     check_dimensions(&probe, limits)?;
     Ok(probe)
 }
@@ -156,7 +179,10 @@ pub fn probe(bytes: &[u8], limits: &Limits) -> Result<Probe, ImageError> {
 fn check_dimensions(probe: &Probe, limits: &Limits) -> Result<(), ImageError> {
     let (w, h) = (probe.width, probe.height);
     if w == 0 || h == 0 {
-        return Err(ImageError::new(ErrorCode::CorruptImage, format!("the {} header declares a {w}×{h} image", probe.format)));
+        return Err(ImageError::new(
+            ErrorCode::CorruptImage,
+            format!("the {} header declares a {w}×{h} image", probe.format),
+        ));
     }
     if probe.pixels() > limits.max_pixels {
         return Err(too_many_pixels(w as u64, h as u64, limits));
@@ -164,7 +190,9 @@ fn check_dimensions(probe: &Probe, limits: &Limits) -> Result<(), ImageError> {
     if w.min(h) < MIN_SIDE {
         return Err(ImageError::new(
             ErrorCode::ImageTooSmall,
-            format!("the image is {w}×{h}; at least {MIN_SIDE} pixels per side are needed to label it"),
+            format!(
+                "the image is {w}×{h}; at least {MIN_SIDE} pixels per side are needed to label it"
+            ),
         ));
     }
     Ok(())
@@ -198,11 +226,26 @@ fn orientation_number(o: Orientation) -> u8 {
 fn classify(format: ImageFormat, err: image::ImageError) -> ImageError {
     use image::ImageError as E;
     match err {
-        E::Limits(l) => ImageError::new(ErrorCode::TooManyPixels, format!("the {format} image exceeds the decoding limits ({l})")),
-        E::Unsupported(u) => ImageError::new(ErrorCode::UnsupportedFormat, format!("this {format} variant is not supported: {u}")),
-        E::Decoding(d) => ImageError::new(ErrorCode::CorruptImage, format!("the {format} data is damaged or truncated: {d}")),
-        E::IoError(e) => ImageError::new(ErrorCode::CorruptImage, format!("the {format} data ends early: {e}")),
-        other => ImageError::new(ErrorCode::CorruptImage, format!("the {format} image cannot be read: {other}")),
+        E::Limits(l) => ImageError::new(
+            ErrorCode::TooManyPixels,
+            format!("the {format} image exceeds the decoding limits ({l})"),
+        ),
+        E::Unsupported(u) => ImageError::new(
+            ErrorCode::UnsupportedFormat,
+            format!("this {format} variant is not supported: {u}"),
+        ),
+        E::Decoding(d) => ImageError::new(
+            ErrorCode::CorruptImage,
+            format!("the {format} data is damaged or truncated: {d}"),
+        ),
+        E::IoError(e) => ImageError::new(
+            ErrorCode::CorruptImage,
+            format!("the {format} data ends early: {e}"),
+        ),
+        other => ImageError::new(
+            ErrorCode::CorruptImage,
+            format!("the {format} image cannot be read: {other}"),
+        ),
     }
 }
 
@@ -216,23 +259,31 @@ pub struct Decoded {
 /// Decodes the whole image: upright, RGB8, alpha on white, first frame of an animation.
 pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Decoded, ImageError> {
     let probe = probe(bytes, limits)?;
-    let mut decoder = reader(bytes, probe.format, limits).into_decoder().map_err(|e| classify(probe.format, e))?;
+    let mut decoder = reader(bytes, probe.format, limits)
+        .into_decoder()
+        .map_err(|e| classify(probe.format, e))?;
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let mut image = DynamicImage::from_decoder(decoder).map_err(|e| classify(probe.format, e))?;
     image.apply_orientation(orientation);
-    Ok(Decoded { probe, image: flatten_to_rgb8(image) })
+    Ok(Decoded {
+        probe,
+        image: flatten_to_rgb8(image),
+    })
 }
 
 /// Decodes an upright RGB8 image whose shorter side is at least `min_short_side` pixels (or the
 /// full image when it is smaller). JPEGs use DCT-domain downscaling; other formats decode fully.
-pub fn decode_at_least(bytes: &[u8], limits: &Limits, min_short_side: u32) -> Result<Decoded, ImageError> {
+pub fn decode_at_least(
+    bytes: &[u8],
+    limits: &Limits,
+    min_short_side: u32,
+) -> Result<Decoded, ImageError> {
     let probe = probe(bytes, limits)?;
     if probe.format == ImageFormat::Jpeg {
-        match decode_jpeg_scaled(bytes, &probe, min_short_side) {
-            Ok(image) => return Ok(Decoded { probe, image }),
-            // Rare JPEG flavours jpeg-decoder does not know (arithmetic coding, …) still get the
-            // image crate's decoder; genuine damage is reported by it too.
-            Err(JpegFallback) => {}
+        // Rare JPEG flavours jpeg-decoder does not know (arithmetic coding, …) fall through to
+        // the image crate's decoder, which also reports genuine damage.
+        if let Ok(image) = decode_jpeg_scaled(bytes, &probe, min_short_side) {
+            return Ok(Decoded { probe, image });
         }
     }
     decode(bytes, limits)
@@ -240,7 +291,11 @@ pub fn decode_at_least(bytes: &[u8], limits: &Limits, min_short_side: u32) -> Re
 
 struct JpegFallback;
 
-fn decode_jpeg_scaled(bytes: &[u8], probe: &Probe, min_short_side: u32) -> Result<RgbImage, JpegFallback> {
+fn decode_jpeg_scaled(
+    bytes: &[u8],
+    probe: &Probe,
+    min_short_side: u32,
+) -> Result<RgbImage, JpegFallback> {
     let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
     decoder.read_info().map_err(|_| JpegFallback)?;
     let (sw, sh) = (probe.stored_width, probe.stored_height);
@@ -255,7 +310,10 @@ fn decode_jpeg_scaled(bytes: &[u8], probe: &Probe, min_short_side: u32) -> Resul
     let rgb: Vec<u8> = match info.pixel_format {
         jpeg_decoder::PixelFormat::RGB24 => pixels,
         jpeg_decoder::PixelFormat::L8 => pixels.iter().flat_map(|&v| [v, v, v]).collect(),
-        jpeg_decoder::PixelFormat::L16 => pixels.chunks_exact(2).flat_map(|p| [p[0], p[0], p[0]]).collect(),
+        jpeg_decoder::PixelFormat::L16 => pixels
+            .chunks_exact(2)
+            .flat_map(|p| [p[0], p[0], p[0]])
+            .collect(),
         // jpeg-decoder hands out CMYK with Adobe's inversion already undone (0 = no ink).
         jpeg_decoder::PixelFormat::CMYK32 => pixels
             .chunks_exact(4)
@@ -304,7 +362,13 @@ pub fn flatten_to_rgb8(image: DynamicImage) -> RgbImage {
 
 /// Re-encodes an image as a JPEG whose longer side is at most `max_side` and whose shorter side
 /// is at least `min_side` (upscaling tiny images), lowering quality until it fits `max_bytes`.
-pub fn to_jpeg(bytes: &[u8], limits: &Limits, min_side: u32, max_side: u32, max_bytes: usize) -> Result<Vec<u8>, ImageError> {
+pub fn to_jpeg(
+    bytes: &[u8],
+    limits: &Limits,
+    min_side: u32,
+    max_side: u32,
+    max_bytes: usize,
+) -> Result<Vec<u8>, ImageError> {
     let decoded = decode(bytes, limits)?;
     let (w, h) = decoded.image.dimensions();
     let mut scale = 1.0f64;
@@ -317,19 +381,27 @@ pub fn to_jpeg(bytes: &[u8], limits: &Limits, min_side: u32, max_side: u32, max_
     let image = if (scale - 1.0).abs() > f64::EPSILON {
         let nw = ((w as f64 * scale).round() as u32).max(1);
         let nh = ((h as f64 * scale).round() as u32).max(1);
-        image::imageops::resize(&decoded.image, nw, nh, image::imageops::FilterType::Triangle)
+        image::imageops::resize(
+            &decoded.image,
+            nw,
+            nh,
+            image::imageops::FilterType::Triangle,
+        )
     } else {
         decoded.image
     };
     for quality in [90u8, 80, 70, 55, 40] {
         let mut out = Vec::new();
         let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality);
-        image
-            .write_with_encoder(encoder)
-            .map_err(|e| ImageError::new(ErrorCode::Internal, format!("JPEG encoding failed: {e}")))?;
+        image.write_with_encoder(encoder).map_err(|e| {
+            ImageError::new(ErrorCode::Internal, format!("JPEG encoding failed: {e}"))
+        })?;
         if out.len() <= max_bytes {
             return Ok(out);
         }
     }
-    Err(ImageError::new(ErrorCode::TooLarge, format!("the image does not fit in {max_bytes} bytes even as a JPEG")))
+    Err(ImageError::new(
+        ErrorCode::TooLarge,
+        format!("the image does not fit in {max_bytes} bytes even as a JPEG"),
+    ))
 }

@@ -6,7 +6,9 @@ use snaplabel_imageio::{Limits, decode, probe, to_jpeg};
 use std::path::PathBuf;
 
 fn fixture(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/photos").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/photos")
+        .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -17,7 +19,10 @@ fn encode(img: &RgbImage, format: image::ImageFormat) -> Vec<u8> {
 }
 
 fn code(bytes: &[u8]) -> ErrorCode {
-    probe(bytes, &Limits::default()).and_then(|_| decode(bytes, &Limits::default())).unwrap_err().code
+    probe(bytes, &Limits::default())
+        .and_then(|_| decode(bytes, &Limits::default()))
+        .unwrap_err()
+        .code
 }
 
 #[test]
@@ -29,14 +34,20 @@ fn real_photos_decode_upright_rgb() {
         ("grace_hopper.jpg", ImageFormat::Jpeg, 512, 600),
     ] {
         let d = decode(&fixture(name), &Limits::default()).unwrap();
-        assert_eq!((d.probe.format, d.probe.width, d.probe.height), (format, w, h), "{name}");
+        assert_eq!(
+            (d.probe.format, d.probe.width, d.probe.height),
+            (format, w, h),
+            "{name}"
+        );
         assert_eq!(d.image.dimensions(), (w, h), "{name}");
     }
 }
 
 #[test]
 fn every_supported_container_decodes() {
-    let src = decode(&fixture("chelsea.png"), &Limits::default()).unwrap().image;
+    let src = decode(&fixture("chelsea.png"), &Limits::default())
+        .unwrap()
+        .image;
     for (format, ours) in [
         (image::ImageFormat::Jpeg, ImageFormat::Jpeg),
         (image::ImageFormat::WebP, ImageFormat::Webp),
@@ -69,7 +80,10 @@ fn exif_orientation_is_applied() {
     // Rotating clockwise moves the stored left edge to the top.
     let top = d.image.get_pixel(50, 5);
     let bottom = d.image.get_pixel(50, 195);
-    assert!(top[0] > 200 && top[1] < 80, "top should be red, got {top:?}");
+    assert!(
+        top[0] > 200 && top[1] < 80,
+        "top should be red, got {top:?}"
+    );
     assert!(bottom[1] > 200, "bottom should be white, got {bottom:?}");
 }
 
@@ -98,17 +112,26 @@ fn insert_exif_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
 fn transparency_is_composited_on_white() {
     let img = RgbaImage::from_pixel(64, 64, Rgba([0, 0, 0, 0]));
     let mut png = Vec::new();
-    image::codecs::png::PngEncoder::new(&mut png).write_image(img.as_raw(), 64, 64, image::ExtendedColorType::Rgba8).unwrap();
+    image::codecs::png::PngEncoder::new(&mut png)
+        .write_image(img.as_raw(), 64, 64, image::ExtendedColorType::Rgba8)
+        .unwrap();
     let d = decode(&png, &Limits::default()).unwrap();
     assert_eq!(d.image.get_pixel(10, 10).0, [255, 255, 255]);
 }
 
 #[test]
 fn sixteen_bit_and_gray_pngs_decode() {
-    let gray16 = image::ImageBuffer::<image::Luma<u16>, _>::from_fn(80, 60, |x, _| image::Luma([(x * 800) as u16]));
+    let gray16 = image::ImageBuffer::<image::Luma<u16>, _>::from_fn(80, 60, |x, _| {
+        image::Luma([(x * 800) as u16])
+    });
     let mut png = Vec::new();
     image::codecs::png::PngEncoder::new(&mut png)
-        .write_image(bytemuck_u16(gray16.as_raw()), 80, 60, image::ExtendedColorType::L16)
+        .write_image(
+            bytemuck_u16(gray16.as_raw()),
+            80,
+            60,
+            image::ExtendedColorType::L16,
+        )
         .unwrap();
     let d = decode(&png, &Limits::default()).unwrap();
     assert_eq!(d.image.dimensions(), (80, 60));
@@ -124,13 +147,29 @@ fn bytemuck_u16(v: &[u16]) -> &[u8] {
 #[test]
 fn hostile_inputs_get_stable_codes() {
     assert_eq!(code(b""), ErrorCode::EmptyObject);
-    assert_eq!(code(b"this is a text file renamed to photo.jpg\n"), ErrorCode::UnsupportedFormat);
-    assert_eq!(code(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3"), ErrorCode::UnsupportedFormat);
-    assert_eq!(code(&[0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3]), ErrorCode::CorruptImage);
-    assert_eq!(code(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"), ErrorCode::CorruptImage);
+    assert_eq!(
+        code(b"this is a text file renamed to photo.jpg\n"),
+        ErrorCode::UnsupportedFormat
+    );
+    assert_eq!(
+        code(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3"),
+        ErrorCode::UnsupportedFormat
+    );
+    assert_eq!(
+        code(&[0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3]),
+        ErrorCode::CorruptImage
+    );
+    assert_eq!(
+        code(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"),
+        ErrorCode::CorruptImage
+    );
 
     let png = fixture("chelsea.png");
-    assert_eq!(code(&png[..png.len() / 2]), ErrorCode::CorruptImage, "truncated PNG");
+    assert_eq!(
+        code(&png[..png.len() / 2]),
+        ErrorCode::CorruptImage,
+        "truncated PNG"
+    );
 
     let tiny = encode(&RgbImage::new(16, 16), image::ImageFormat::Png);
     assert_eq!(code(&tiny), ErrorCode::ImageTooSmall);
@@ -161,7 +200,11 @@ fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         crc ^= b as u32;
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -169,34 +212,54 @@ fn crc32(data: &[u8]) -> u32 {
 
 #[test]
 fn jpeg_conversion_respects_bounds() {
-    let webp = encode(&decode(&fixture("coffee.png"), &Limits::default()).unwrap().image, image::ImageFormat::WebP);
+    let webp = encode(
+        &decode(&fixture("coffee.png"), &Limits::default())
+            .unwrap()
+            .image,
+        image::ImageFormat::WebP,
+    );
     let jpeg = to_jpeg(&webp, &Limits::default(), 80, 300, 5 << 20).unwrap();
     let p = probe(&jpeg, &Limits::default()).unwrap();
     assert_eq!((p.format, p.width, p.height), (ImageFormat::Jpeg, 300, 200));
 
-    let small = encode(&RgbImage::from_pixel(40, 50, image::Rgb([9, 9, 9])), image::ImageFormat::Png);
+    let small = encode(
+        &RgbImage::from_pixel(40, 50, image::Rgb([9, 9, 9])),
+        image::ImageFormat::Png,
+    );
     let jpeg = to_jpeg(&small, &Limits::default(), 80, 10_000, 5 << 20).unwrap();
     let p = probe(&jpeg, &Limits::default()).unwrap();
     assert_eq!((p.width, p.height), (80, 100));
 }
 
 fn variant(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/variants").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/variants")
+        .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// Mean absolute difference per channel between two same-sized images.
 fn difference(a: &RgbImage, b: &RgbImage) -> f64 {
     assert_eq!(a.dimensions(), b.dimensions());
-    let total: u64 = a.as_raw().iter().zip(b.as_raw()).map(|(x, y)| (*x as i32 - *y as i32).unsigned_abs() as u64).sum();
+    let total: u64 = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(x, y)| (*x as i32 - *y as i32).unsigned_abs() as u64)
+        .sum();
     total as f64 / a.as_raw().len() as f64
 }
 
 #[test]
 fn jpeg_flavours_decode_with_the_right_colours_on_both_paths() {
-    let reference = decode(&fixture("chelsea.png"), &Limits::default()).unwrap().image;
-    let reference = image::imageops::resize(&reference, 240, 160, image::imageops::FilterType::Triangle);
-    let gray_reference = image::DynamicImage::ImageRgb8(reference.clone()).grayscale().into_rgb8();
+    let reference = decode(&fixture("chelsea.png"), &Limits::default())
+        .unwrap()
+        .image;
+    let reference =
+        image::imageops::resize(&reference, 240, 160, image::imageops::FilterType::Triangle);
+    let gray_reference = image::DynamicImage::ImageRgb8(reference.clone())
+        .grayscale()
+        .into_rgb8();
     for (name, against) in [
         ("chelsea-cmyk.jpg", &reference),
         ("chelsea-progressive.jpg", &reference),
@@ -204,27 +267,49 @@ fn jpeg_flavours_decode_with_the_right_colours_on_both_paths() {
     ] {
         let bytes = variant(name);
         let full = decode(&bytes, &Limits::default()).unwrap().image;
-        let fast = snaplabel_imageio::decode_at_least(&bytes, &Limits::default(), 1000).unwrap().image;
+        let fast = snaplabel_imageio::decode_at_least(&bytes, &Limits::default(), 1000)
+            .unwrap()
+            .image;
         for (path, image) in [("image crate", &full), ("DCT path", &fast)] {
             let d = difference(image, against);
-            assert!(d < 12.0, "{name} via {path}: mean difference {d:.1} (inverted or shifted colours?)");
+            assert!(
+                d < 12.0,
+                "{name} via {path}: mean difference {d:.1} (inverted or shifted colours?)"
+            );
         }
     }
 }
 
 #[test]
 fn dct_scaling_shrinks_big_jpegs_at_decode_time() {
-    let big = image::imageops::resize(&decode(&fixture("rocket.jpg"), &Limits::default()).unwrap().image, 2560, 1708, image::imageops::FilterType::Triangle);
+    let big = image::imageops::resize(
+        &decode(&fixture("rocket.jpg"), &Limits::default())
+            .unwrap()
+            .image,
+        2560,
+        1708,
+        image::imageops::FilterType::Triangle,
+    );
     let jpeg = encode(&big, image::ImageFormat::Jpeg);
     let d = snaplabel_imageio::decode_at_least(&jpeg, &Limits::default(), 256).unwrap();
-    assert_eq!((d.probe.width, d.probe.height), (2560, 1708), "the probe reports the real size");
+    assert_eq!(
+        (d.probe.width, d.probe.height),
+        (2560, 1708),
+        "the probe reports the real size"
+    );
     // 1/4 scale: 640×427, the smallest DCT scale whose short side is still ≥ 256.
     assert_eq!(d.image.dimensions(), (640, 427));
 }
 
 #[test]
 fn dct_path_applies_exif_orientation_too() {
-    let img = RgbImage::from_fn(800, 400, |x, _| if x < 100 { image::Rgb([255, 0, 0]) } else { image::Rgb([255, 255, 255]) });
+    let img = RgbImage::from_fn(800, 400, |x, _| {
+        if x < 100 {
+            image::Rgb([255, 0, 0])
+        } else {
+            image::Rgb([255, 255, 255])
+        }
+    });
     let jpeg = insert_exif_orientation(&encode(&img, image::ImageFormat::Jpeg), 6);
     let d = snaplabel_imageio::decode_at_least(&jpeg, &Limits::default(), 100).unwrap();
     assert_eq!(d.image.dimensions(), (100, 200));
@@ -237,6 +322,7 @@ fn animated_gifs_give_their_first_frame() {
     let d = decode(&variant("chelsea-animated.gif"), &Limits::default()).unwrap();
     assert_eq!(d.image.dimensions(), (240, 160));
     // The second frame is black; the first is the cat.
-    let mean: f64 = d.image.as_raw().iter().map(|&v| v as f64).sum::<f64>() / d.image.as_raw().len() as f64;
+    let mean: f64 =
+        d.image.as_raw().iter().map(|&v| v as f64).sum::<f64>() / d.image.as_raw().len() as f64;
     assert!(mean > 40.0, "mean {mean}");
 }

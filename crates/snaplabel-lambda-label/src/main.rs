@@ -18,10 +18,22 @@ async fn main() -> Result<(), Error> {
         engine: std::env::var("SNAPLABEL_ENGINE").ok(),
     };
     // Loaded once per container and reused by every invocation.
-    let handler = Arc::new(wiring::label_handler(&sdk, &aws::Endpoints::from_env(), &config, &local)?);
+    let handler = Arc::new(wiring::label_handler(
+        &sdk,
+        &aws::Endpoints::from_env(),
+        &config,
+        &local,
+    )?);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<S3Event>| {
         let handler = handler.clone();
-        async move { handler.handle_event(&event.payload).await.into_result().map(|_| ()).map_err(Error::from) }
+        async move {
+            handler
+                .handle_event(&event.payload)
+                .await
+                .into_result()
+                .map(|_| ())
+                .map_err(Error::from)
+        }
     }))
     .await
 }

@@ -53,8 +53,12 @@ mod tests {
     #[test]
     fn function_url_events_become_plain_requests() {
         let json = r#"{"filename":"cat.jpg","content_type":"image/jpeg","size":10}"#;
-        for (body, base64) in [(json.to_string(), false), (base64_encode(json.as_bytes()), true)] {
-            let request = lambda_http::request::from_str(&function_url_event(&body, base64)).unwrap();
+        for (body, base64) in [
+            (json.to_string(), false),
+            (base64_encode(json.as_bytes()), true),
+        ] {
+            let request =
+                lambda_http::request::from_str(&function_url_event(&body, base64)).unwrap();
             let api = to_api_request(request);
             assert_eq!(api.method(), "POST");
             assert_eq!(api.uri().path(), "/api/uploads");
@@ -77,10 +81,15 @@ mod tests {
     }
 
     fn base64_encode(bytes: &[u8]) -> String {
-        const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        const ALPHABET: &[u8; 64] =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
         let mut out = String::new();
         for chunk in bytes.chunks(3) {
-            let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+            let b = [
+                chunk[0],
+                *chunk.get(1).unwrap_or(&0),
+                *chunk.get(2).unwrap_or(&0),
+            ];
             let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
             for i in 0..4 {
                 if i <= chunk.len() {

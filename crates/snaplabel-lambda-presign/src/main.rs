@@ -12,10 +12,19 @@ async fn main() -> Result<(), Error> {
     telemetry::init(true);
     let config = wiring::config_from_env()?;
     let sdk = aws::load_sdk_config().await;
-    let handler = Arc::new(wiring::api_handler(&sdk, &aws::Endpoints::from_env(), config, wiring::identity_pool_from_env())?);
+    let handler = Arc::new(wiring::api_handler(
+        &sdk,
+        &aws::Endpoints::from_env(),
+        config,
+        wiring::identity_pool_from_env(),
+    )?);
     lambda_http::run(service_fn(move |request: Request| {
         let handler = handler.clone();
-        async move { Ok::<_, Error>(to_lambda_response(handler.handle(to_api_request(request)).await)) }
+        async move {
+            Ok::<_, Error>(to_lambda_response(
+                handler.handle(to_api_request(request)).await,
+            ))
+        }
     }))
     .await
 }

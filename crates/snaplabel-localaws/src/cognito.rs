@@ -49,7 +49,12 @@ impl CognitoService {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
             Err(e) => return Err(e),
         };
-        Ok(CognitoService { pool_id, region, file, identities: Mutex::new(identities) })
+        Ok(CognitoService {
+            pool_id,
+            region,
+            file,
+            identities: Mutex::new(identities),
+        })
     }
 
     pub fn pool_id(&self) -> &str {
@@ -57,7 +62,9 @@ impl CognitoService {
     }
 
     fn new_identity(&self) -> Result<String, AwsError> {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
         // A v4-style UUID from the clock and process-local randomness (RandomState is seeded per
         // process); uniqueness, not secrecy, is what matters: access is checked server-side.
         let mut bytes = [0u8; 16];
@@ -71,14 +78,30 @@ impl CognitoService {
         bytes[6] = (bytes[6] & 0x0f) | 0x40;
         bytes[8] = (bytes[8] & 0x3f) | 0x80;
         let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        let id = format!("{}:{}-{}-{}-{}-{}", self.region, &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..]);
-        let mut identities = self.identities.lock().map_err(|_| AwsError::new("InternalErrorException", "identity store poisoned"))?;
+        let id = format!(
+            "{}:{}-{}-{}-{}-{}",
+            self.region,
+            &hex[..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..]
+        );
+        let mut identities = self
+            .identities
+            .lock()
+            .map_err(|_| AwsError::new("InternalErrorException", "identity store poisoned"))?;
         identities.insert(id.clone(), now.as_secs());
         let json = serde_json::to_vec_pretty(&*identities).expect("identities serialize");
         let tmp = self.file.with_extension("json.partial");
         std::fs::write(&tmp, json)
             .and_then(|_| std::fs::rename(&tmp, &self.file))
-            .map_err(|e| AwsError::new("InternalErrorException", format!("cannot store the identity: {e}")))?;
+            .map_err(|e| {
+                AwsError::new(
+                    "InternalErrorException",
+                    format!("cannot store the identity: {e}"),
+                )
+            })?;
         Ok(id)
     }
 
@@ -88,32 +111,59 @@ impl CognitoService {
         let invalid = |m: &str| AwsError::new("InvalidParameterException", m.to_string());
         match operation {
             "GetId" => {
-                let request: GetIdRequest = serde_json::from_slice(body).map_err(|e| invalid(&e.to_string()))?;
+                let request: GetIdRequest =
+                    serde_json::from_slice(body).map_err(|e| invalid(&e.to_string()))?;
                 if request.identity_pool_id.as_deref() != Some(self.pool_id.as_str()) {
-                    return Err(AwsError::new("ResourceNotFoundException", format!("IdentityPool '{}' not found.", request.identity_pool_id.unwrap_or_default())));
+                    return Err(AwsError::new(
+                        "ResourceNotFoundException",
+                        format!(
+                            "IdentityPool '{}' not found.",
+                            request.identity_pool_id.unwrap_or_default()
+                        ),
+                    ));
                 }
                 Ok(serde_json::json!({"IdentityId": self.new_identity()?}))
             }
             "DescribeIdentity" => {
-                let request: DescribeIdentityRequest = serde_json::from_slice(body).map_err(|e| invalid(&e.to_string()))?;
-                let id = request.identity_id.ok_or_else(|| invalid("IdentityId is required"))?;
-                let identities = self.identities.lock().map_err(|_| AwsError::new("InternalErrorException", "identity store poisoned"))?;
+                let request: DescribeIdentityRequest =
+                    serde_json::from_slice(body).map_err(|e| invalid(&e.to_string()))?;
+                let id = request
+                    .identity_id
+                    .ok_or_else(|| invalid("IdentityId is required"))?;
+                let identities = self.identities.lock().map_err(|_| {
+                    AwsError::new("InternalErrorException", "identity store poisoned")
+                })?;
                 match identities.get(&id) {
-                    Some(&created) => Ok(serde_json::json!({"IdentityId": id, "Logins": [], "CreationDate": created, "LastModifiedDate": created})),
-                    None => Err(AwsError::new("ResourceNotFoundException", format!("Identity '{id}' not found."))),
+                    Some(&created) => Ok(
+                        serde_json::json!({"IdentityId": id, "Logins": [], "CreationDate": created, "LastModifiedDate": created}),
+                    ),
+                    None => Err(AwsError::new(
+                        "ResourceNotFoundException",
+                        format!("Identity '{id}' not found."),
+                    )),
                 }
             }
-            "GetCredentialsForIdentity" | "GetOpenIdToken" => {
-                Err(AwsError::new("NotAuthorizedException", "guests of this pool get no AWS credentials; use the presign API"))
-            }
-            other => Err(AwsError::new("UnknownOperationException", format!("{other:?} is not served here"))),
+            "GetCredentialsForIdentity" | "GetOpenIdToken" => Err(AwsError::new(
+                "NotAuthorizedException",
+                "guests of this pool get no AWS credentials; use the presign API",
+            )),
+            other => Err(AwsError::new(
+                "UnknownOperationException",
+                format!("{other:?} is not served here"),
+            )),
         }
     }
 
     pub fn respond(&self, target: &str, body: &Bytes) -> Response<Body> {
         match self.call(target, body) {
             Ok(value) => aws_json(StatusCode::OK, value.to_string().into_bytes(), None),
-            Err(err) => aws_json(err.status(), serde_json::json!({"__type": err.kind, "message": err.message}).to_string().into_bytes(), Some(err.kind)),
+            Err(err) => aws_json(
+                err.status(),
+                serde_json::json!({"__type": err.kind, "message": err.message})
+                    .to_string()
+                    .into_bytes(),
+                Some(err.kind),
+            ),
         }
     }
 }

@@ -22,7 +22,8 @@ pub struct ObjectCreated {
     pub event_name: &'static str,
 }
 
-pub type Listener = Arc<dyn Fn(ObjectCreated) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+pub type Listener =
+    Arc<dyn Fn(ObjectCreated) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
 pub struct Notifying<S> {
     inner: S,
@@ -79,27 +80,57 @@ impl<S: S3> S3 for Notifying<S> {
         abort_multipart_upload: AbortMultipartUploadInput => AbortMultipartUploadOutput;
     }
 
-    async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+    async fn put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         let size = req.input.content_length.unwrap_or(0).max(0) as u64;
         let response = self.inner.put_object(req).await?;
         let etag = etag_string(response.output.e_tag.as_ref());
-        (self.listener)(ObjectCreated { bucket, key, size, etag, event_name: "ObjectCreated:Put" }).await;
+        (self.listener)(ObjectCreated {
+            bucket,
+            key,
+            size,
+            etag,
+            event_name: "ObjectCreated:Put",
+        })
+        .await;
         Ok(response)
     }
 
-    async fn complete_multipart_upload(&self, req: S3Request<CompleteMultipartUploadInput>) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         let response = self.inner.complete_multipart_upload(req).await?;
         let etag = etag_string(response.output.e_tag.as_ref());
-        (self.listener)(ObjectCreated { bucket, key, size: 0, etag, event_name: "ObjectCreated:CompleteMultipartUpload" }).await;
+        (self.listener)(ObjectCreated {
+            bucket,
+            key,
+            size: 0,
+            etag,
+            event_name: "ObjectCreated:CompleteMultipartUpload",
+        })
+        .await;
         Ok(response)
     }
 
-    async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+    async fn copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         let response = self.inner.copy_object(req).await?;
-        (self.listener)(ObjectCreated { bucket, key, size: 0, etag: None, event_name: "ObjectCreated:Copy" }).await;
+        (self.listener)(ObjectCreated {
+            bucket,
+            key,
+            size: 0,
+            etag: None,
+            event_name: "ObjectCreated:Copy",
+        })
+        .await;
         Ok(response)
     }
 }

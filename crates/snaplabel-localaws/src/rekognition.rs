@@ -35,7 +35,10 @@ pub struct RekognitionError {
 
 impl RekognitionError {
     pub fn new(kind: &'static str, message: impl Into<String>) -> Self {
-        RekognitionError { kind, message: message.into() }
+        RekognitionError {
+            kind,
+            message: message.into(),
+        }
     }
 
     pub fn status(&self) -> StatusCode {
@@ -59,7 +62,12 @@ pub enum ImageSource {
 /// Whatever actually labels the image.
 #[async_trait]
 pub trait DetectLabelsBackend: Send + Sync {
-    async fn detect_labels(&self, image: Bytes, source: ImageSource, options: DetectOptions) -> Result<DetectLabelsResponse, RekognitionError>;
+    async fn detect_labels(
+        &self,
+        image: Bytes,
+        source: ImageSource,
+        options: DetectOptions,
+    ) -> Result<DetectLabelsResponse, RekognitionError>;
 }
 
 #[derive(Deserialize)]
@@ -97,55 +105,110 @@ impl RekognitionService {
     }
 
     /// Serves one awsJson1_1 request (`target` is the `X-Amz-Target` header).
-    pub async fn call(&self, target: &str, body: &[u8]) -> Result<DetectLabelsResponse, RekognitionError> {
+    pub async fn call(
+        &self,
+        target: &str,
+        body: &[u8],
+    ) -> Result<DetectLabelsResponse, RekognitionError> {
         if target != TARGET {
-            return Err(RekognitionError::new("UnknownOperationException", format!("only {TARGET} is served here, not {target:?}")));
+            return Err(RekognitionError::new(
+                "UnknownOperationException",
+                format!("only {TARGET} is served here, not {target:?}"),
+            ));
         }
-        let request: DetectLabelsRequest =
-            serde_json::from_slice(body).map_err(|e| RekognitionError::new("InvalidParameterException", format!("invalid request: {e}")))?;
-        request.options.validate().map_err(|m| RekognitionError::new("InvalidParameterException", m))?;
-        let image = request.image.ok_or_else(|| RekognitionError::new("InvalidParameterException", "Image is required"))?;
+        let request: DetectLabelsRequest = serde_json::from_slice(body).map_err(|e| {
+            RekognitionError::new("InvalidParameterException", format!("invalid request: {e}"))
+        })?;
+        request
+            .options
+            .validate()
+            .map_err(|m| RekognitionError::new("InvalidParameterException", m))?;
+        let image = request.image.ok_or_else(|| {
+            RekognitionError::new("InvalidParameterException", "Image is required")
+        })?;
         let (bytes, source) = match (image.bytes, image.s3_object) {
             (Some(b64), None) => {
                 let bytes = base64::engine::general_purpose::STANDARD
                     .decode(b64.as_bytes())
-                    .map_err(|e| RekognitionError::new("InvalidParameterException", format!("Image.Bytes is not base64: {e}")))?;
+                    .map_err(|e| {
+                        RekognitionError::new(
+                            "InvalidParameterException",
+                            format!("Image.Bytes is not base64: {e}"),
+                        )
+                    })?;
                 if bytes.len() > BYTES_LIMIT {
-                    return Err(RekognitionError::new("ImageTooLargeException", format!("Image.Bytes is {} bytes; the limit is 5 MB", bytes.len())));
+                    return Err(RekognitionError::new(
+                        "ImageTooLargeException",
+                        format!("Image.Bytes is {} bytes; the limit is 5 MB", bytes.len()),
+                    ));
                 }
                 (Bytes::from(bytes), ImageSource::Inline)
             }
             (None, Some(object)) => read_s3_object(self.s3_root.as_deref(), object).await?,
-            _ => return Err(RekognitionError::new("InvalidParameterException", "give exactly one of Image.Bytes and Image.S3Object")),
+            _ => {
+                return Err(RekognitionError::new(
+                    "InvalidParameterException",
+                    "give exactly one of Image.Bytes and Image.S3Object",
+                ));
+            }
         };
-        self.backend.detect_labels(bytes, source, request.options).await
+        self.backend
+            .detect_labels(bytes, source, request.options)
+            .await
     }
 
     /// Serves a whole HTTP request.
     pub async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
         let result = async {
-            let target = req.headers().get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+            let target = req
+                .headers()
+                .get("x-amz-target")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
             if req.method() != Method::POST {
-                return Err(RekognitionError::new("UnknownOperationException", "awsJson requests are POSTs"));
+                return Err(RekognitionError::new(
+                    "UnknownOperationException",
+                    "awsJson requests are POSTs",
+                ));
             }
             // Base64 inflates 5 MB to ~6.7 MB; allow the JSON around it.
             let body = Limited::new(req.into_body(), BYTES_LIMIT * 4 / 3 + 64 * 1024)
                 .collect()
                 .await
-                .map_err(|_| RekognitionError::new("ImageTooLargeException", "the request exceeds the 5 MB image limit"))?
+                .map_err(|_| {
+                    RekognitionError::new(
+                        "ImageTooLargeException",
+                        "the request exceeds the 5 MB image limit",
+                    )
+                })?
                 .to_bytes();
             self.call(&target, &body).await
         }
         .await;
         match result {
-            Ok(resp) => aws_json(StatusCode::OK, serde_json::to_vec(&resp).expect("serializable"), None),
-            Err(err) => aws_json(err.status(), serde_json::json!({"__type": err.kind, "Message": err.message}).to_string().into_bytes(), Some(err.kind)),
+            Ok(resp) => aws_json(
+                StatusCode::OK,
+                serde_json::to_vec(&resp).expect("serializable"),
+                None,
+            ),
+            Err(err) => aws_json(
+                err.status(),
+                serde_json::json!({"__type": err.kind, "Message": err.message})
+                    .to_string()
+                    .into_bytes(),
+                Some(err.kind),
+            ),
         }
     }
 }
 
 /// Starts a dedicated endpoint.
-pub fn start(backend: Arc<dyn DetectLabelsBackend>, s3_root: Option<PathBuf>, listener: TcpListener) -> std::io::Result<ServerHandle> {
+pub fn start(
+    backend: Arc<dyn DetectLabelsBackend>,
+    s3_root: Option<PathBuf>,
+    listener: TcpListener,
+) -> std::io::Result<ServerHandle> {
     let service = Arc::new(RekognitionService::new(backend, s3_root));
     serve(listener, move |req| {
         let service = service.clone();
@@ -154,31 +217,58 @@ pub fn start(backend: Arc<dyn DetectLabelsBackend>, s3_root: Option<PathBuf>, li
 }
 
 /// An awsJson1_1 response; errors carry their type in the body and in `x-amzn-ErrorType`.
-pub fn aws_json(status: StatusCode, body: Vec<u8>, error_type: Option<&'static str>) -> Response<Body> {
+pub fn aws_json(
+    status: StatusCode,
+    body: Vec<u8>,
+    error_type: Option<&'static str>,
+) -> Response<Body> {
     let mut r = Response::new(full(body));
     *r.status_mut() = status;
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-amz-json-1.1"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
     if let Some(kind) = error_type {
-        r.headers_mut().insert("x-amzn-errortype", HeaderValue::from_static(kind));
+        r.headers_mut()
+            .insert("x-amzn-errortype", HeaderValue::from_static(kind));
     }
     r
 }
 
-async fn read_s3_object(s3_root: Option<&Path>, object: S3ObjectRef) -> Result<(Bytes, ImageSource), RekognitionError> {
+async fn read_s3_object(
+    s3_root: Option<&Path>,
+    object: S3ObjectRef,
+) -> Result<(Bytes, ImageSource), RekognitionError> {
     let invalid = |m: String| RekognitionError::new("InvalidS3ObjectException", m);
-    let root = s3_root.ok_or_else(|| invalid("this endpoint has no S3 folder configured".into()))?;
+    let root =
+        s3_root.ok_or_else(|| invalid("this endpoint has no S3 folder configured".into()))?;
     let (Some(bucket), Some(name)) = (object.bucket, object.name) else {
         return Err(invalid("S3Object needs Bucket and Name".into()));
     };
     let relative = Path::new(&bucket).join(&name);
-    if bucket.contains('/') || relative.components().any(|c| !matches!(c, Component::Normal(_))) {
-        return Err(invalid(format!("unable to get object {name:?} from bucket {bucket:?}")));
+    if bucket.contains('/')
+        || relative
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_)))
+    {
+        return Err(invalid(format!(
+            "unable to get object {name:?} from bucket {bucket:?}"
+        )));
     }
     let path = root.join(relative);
-    let meta = tokio::fs::metadata(&path).await.map_err(|_| invalid(format!("unable to get object metadata from S3: {bucket}/{name} not found")))?;
+    let meta = tokio::fs::metadata(&path).await.map_err(|_| {
+        invalid(format!(
+            "unable to get object metadata from S3: {bucket}/{name} not found"
+        ))
+    })?;
     if meta.len() > S3_OBJECT_LIMIT {
-        return Err(RekognitionError::new("ImageTooLargeException", format!("the object is {} bytes; the limit is 15 MB", meta.len())));
+        return Err(RekognitionError::new(
+            "ImageTooLargeException",
+            format!("the object is {} bytes; the limit is 15 MB", meta.len()),
+        ));
     }
-    let bytes = tokio::fs::read(&path).await.map_err(|e| invalid(format!("unable to read {bucket}/{name}: {e}")))?;
+    let bytes = tokio::fs::read(&path)
+        .await
+        .map_err(|e| invalid(format!("unable to read {bucket}/{name}: {e}")))?;
     Ok((Bytes::from(bytes), ImageSource::S3Object { bucket, name }))
 }

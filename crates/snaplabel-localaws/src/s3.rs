@@ -31,16 +31,23 @@ pub struct LocalS3Config {
 
 /// Builds the s3s service (without serving it). With a `listener`, every object creation is
 /// reported to it (bucket notifications).
-pub fn build_service(config: &LocalS3Config, listener: Option<Listener>) -> std::io::Result<S3Service> {
+pub fn build_service(
+    config: &LocalS3Config,
+    listener: Option<Listener>,
+) -> std::io::Result<S3Service> {
     for bucket in &config.buckets {
         std::fs::create_dir_all(config.root.join(bucket))?;
     }
-    let fs = s3s_fs::FileSystem::new(&config.root).map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+    let fs = s3s_fs::FileSystem::new(&config.root)
+        .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
     let mut builder = match listener {
         Some(listener) => S3ServiceBuilder::new(Notifying::new(fs, listener)),
         None => S3ServiceBuilder::new(fs),
     };
-    builder.set_auth(SimpleAuth::from_single(config.access_key.clone(), config.secret_key.clone()));
+    builder.set_auth(SimpleAuth::from_single(
+        config.access_key.clone(),
+        config.secret_key.clone(),
+    ));
     Ok(builder.build())
 }
 
@@ -50,15 +57,26 @@ pub fn start(config: LocalS3Config, listener: TcpListener) -> std::io::Result<Se
 }
 
 /// Starts the endpoint, reporting object creations to `notifications`.
-pub fn start_notifying(config: LocalS3Config, listener: TcpListener, notifications: Option<Listener>) -> std::io::Result<ServerHandle> {
+pub fn start_notifying(
+    config: LocalS3Config,
+    listener: TcpListener,
+    notifications: Option<Listener>,
+) -> std::io::Result<ServerHandle> {
     let service = build_service(&config, notifications)?;
-    let cors = Arc::new(Cors { origins: config.cors_origins.clone() });
-    serve(listener, move |req| handle(service.clone(), cors.clone(), req))
+    let cors = Arc::new(Cors {
+        origins: config.cors_origins.clone(),
+    });
+    serve(listener, move |req| {
+        handle(service.clone(), cors.clone(), req)
+    })
 }
 
 async fn handle(service: S3Service, cors: Arc<Cors>, req: Request<Incoming>) -> Response<Body> {
     let origin = req.headers().get(header::ORIGIN).cloned();
-    let is_preflight = req.method() == Method::OPTIONS && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let is_preflight = req.method() == Method::OPTIONS
+        && req
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
     let mut response = if is_preflight {
         let mut r = Response::new(full(Bytes::new()));
         *r.status_mut() = StatusCode::NO_CONTENT;
@@ -86,17 +104,34 @@ impl Cors {
     fn apply(&self, origin: Option<&HeaderValue>, response: &mut Response<Body>) {
         let headers = response.headers_mut();
         headers.append(header::VARY, HeaderValue::from_static("Origin"));
-        let Some(origin) = origin.and_then(|o| o.to_str().ok()) else { return };
-        let allowed = self.origins.iter().any(|o| o == "*" || o.eq_ignore_ascii_case(origin.trim_end_matches('/')));
+        let Some(origin) = origin.and_then(|o| o.to_str().ok()) else {
+            return;
+        };
+        let allowed = self
+            .origins
+            .iter()
+            .any(|o| o == "*" || o.eq_ignore_ascii_case(origin.trim_end_matches('/')));
         if !allowed {
             return;
         }
         let value = HeaderValue::from_str(origin).unwrap_or(HeaderValue::from_static("null"));
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
-        headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, HEAD, PUT, POST, DELETE"));
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, HEAD, PUT, POST, DELETE"),
+        );
         // Presigned uploads carry Content-Type and x-amz-meta-* headers chosen by the signer.
-        headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("*"));
-        headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("ETag, x-amz-request-id, x-amz-meta-status"));
-        headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("*"),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("ETag, x-amz-request-id, x-amz-meta-status"),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
     }
 }

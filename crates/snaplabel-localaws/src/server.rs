@@ -17,7 +17,9 @@ pub type Body = UnsyncBoxBody<Bytes, BoxError>;
 
 /// A response body from bytes.
 pub fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into()).map_err(|never| match never {}).boxed_unsync()
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
 }
 
 /// A running server. Dropping the handle stops accepting connections.
@@ -95,7 +97,11 @@ where
             });
         }
     });
-    Ok(ServerHandle { addr, shutdown, task: Some(task) })
+    Ok(ServerHandle {
+        addr,
+        shutdown,
+        task: Some(task),
+    })
 }
 
 /// Binds 127.0.0.1 on `port` (0 for any free port).

@@ -8,7 +8,10 @@ use crate::identity::{IDENTITY_HEADER, IdentityVerifier};
 use crate::store::{ObjectStore, PresignRequest};
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use snaplabel_core::api::{CreateUploadRequest, CreateUploadResponse, PresignedUpload, ResultLocation, UploadHistory, UploadSummary};
+use snaplabel_core::api::{
+    CreateUploadRequest, CreateUploadResponse, PresignedUpload, ResultLocation, UploadHistory,
+    UploadSummary,
+};
 use snaplabel_core::config::PipelineConfig;
 use snaplabel_core::error::ApiError;
 use snaplabel_core::keys::UploadKey;
@@ -34,17 +37,36 @@ struct Query {
 
 impl Query {
     fn parse(query: &str) -> Result<Query, ErrorBody> {
-        let mut q = Query { limit: DEFAULT_HISTORY_PAGE, before: None };
+        let mut q = Query {
+            limit: DEFAULT_HISTORY_PAGE,
+            before: None,
+        };
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
             match name {
                 "limit" => {
-                    q.limit = value.parse().ok().filter(|n| (1..=MAX_HISTORY_PAGE).contains(n)).ok_or_else(|| {
-                        ErrorBody::new(ErrorCode::MalformedRequest, format!("limit must be a whole number from 1 to {MAX_HISTORY_PAGE}"))
-                    })?;
+                    q.limit = value
+                        .parse()
+                        .ok()
+                        .filter(|n| (1..=MAX_HISTORY_PAGE).contains(n))
+                        .ok_or_else(|| {
+                            ErrorBody::new(
+                                ErrorCode::MalformedRequest,
+                                format!(
+                                    "limit must be a whole number from 1 to {MAX_HISTORY_PAGE}"
+                                ),
+                            )
+                        })?;
                 }
-                "before" if snaplabel_core::keys::is_valid_id(value) => q.before = Some(value.to_string()),
-                "before" => return Err(ErrorBody::new(ErrorCode::MalformedRequest, "before must be an upload id")),
+                "before" if snaplabel_core::keys::is_valid_id(value) => {
+                    q.before = Some(value.to_string())
+                }
+                "before" => {
+                    return Err(ErrorBody::new(
+                        ErrorCode::MalformedRequest,
+                        "before must be an upload id",
+                    ));
+                }
                 _ => {}
             }
         }
@@ -59,8 +81,16 @@ pub struct ApiHandler {
 }
 
 impl ApiHandler {
-    pub fn new(store: Arc<dyn ObjectStore>, identity: Arc<dyn IdentityVerifier>, config: PipelineConfig) -> Self {
-        ApiHandler { store, identity, config }
+    pub fn new(
+        store: Arc<dyn ObjectStore>,
+        identity: Arc<dyn IdentityVerifier>,
+        config: PipelineConfig,
+    ) -> Self {
+        ApiHandler {
+            store,
+            identity,
+            config,
+        }
     }
 
     pub fn config(&self) -> &PipelineConfig {
@@ -69,7 +99,11 @@ impl ApiHandler {
 
     /// Serves one request. Never fails: every problem becomes a JSON error response.
     pub async fn handle(&self, request: Request<Bytes>) -> Response<Bytes> {
-        let origin = request.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()).map(str::to_string);
+        let origin = request
+            .headers()
+            .get(header::ORIGIN)
+            .and_then(|o| o.to_str().ok())
+            .map(str::to_string);
         let mut response = if request.method() == Method::OPTIONS {
             preflight()
         } else {
@@ -85,45 +119,102 @@ impl ApiHandler {
     async fn route(&self, request: Request<Bytes>) -> Result<Response<Bytes>, ErrorBody> {
         let path = request.uri().path().trim_end_matches('/');
         if !(path.ends_with("/api/uploads") || path == "/uploads") {
-            return Err(ErrorBody::new(ErrorCode::NotFound, format!("no such endpoint: {}", request.uri().path())));
+            return Err(ErrorBody::new(
+                ErrorCode::NotFound,
+                format!("no such endpoint: {}", request.uri().path()),
+            ));
         }
         match *request.method() {
             Method::POST => self.create_upload(request).await,
             Method::GET => self.list_uploads(request).await,
-            _ => Err(ErrorBody::new(ErrorCode::MethodNotAllowed, format!("{} is not allowed here; use POST or GET", request.method()))),
+            _ => Err(ErrorBody::new(
+                ErrorCode::MethodNotAllowed,
+                format!("{} is not allowed here; use POST or GET", request.method()),
+            )),
         }
     }
 
     async fn create_upload(&self, request: Request<Bytes>) -> Result<Response<Bytes>, ErrorBody> {
-        let claimed = request.headers().get(IDENTITY_HEADER).and_then(|v| v.to_str().ok());
+        let claimed = request
+            .headers()
+            .get(IDENTITY_HEADER)
+            .and_then(|v| v.to_str().ok());
         let owner = self.identity.verify(claimed).await?;
         let body = parse_create_request(request.body())?;
         let (format, size) = self.validate(&body)?;
 
-        let key = UploadKey { owner, id: ulid::Ulid::new().to_string(), format };
+        let key = UploadKey {
+            owner,
+            id: ulid::Ulid::new().to_string(),
+            format,
+        };
         let expires_in = Duration::from_secs(self.config.url_expiry_secs);
         let mut metadata = BTreeMap::new();
-        if let Some(name) = body.filename.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
-            metadata.insert(FILENAME_METADATA.to_string(), percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC).to_string());
+        if let Some(name) = body
+            .filename
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+        {
+            metadata.insert(
+                FILENAME_METADATA.to_string(),
+                percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC)
+                    .to_string(),
+            );
         }
         let upload = self
             .store
             .presign(
-                PresignRequest::Put { key: key.to_string(), content_type: format.content_type().to_string(), content_length: size, metadata },
+                PresignRequest::Put {
+                    key: key.to_string(),
+                    content_type: format.content_type().to_string(),
+                    content_length: size,
+                    metadata,
+                },
                 expires_in,
             )
             .await
             .map_err(storage_error)?;
         let result_key = key.result_key();
-        let head = self.store.presign(PresignRequest::Head { key: result_key.clone() }, expires_in).await.map_err(storage_error)?;
-        let get = self.store.presign(PresignRequest::Get { key: result_key.clone() }, expires_in).await.map_err(storage_error)?;
+        let head = self
+            .store
+            .presign(
+                PresignRequest::Head {
+                    key: result_key.clone(),
+                },
+                expires_in,
+            )
+            .await
+            .map_err(storage_error)?;
+        let get = self
+            .store
+            .presign(
+                PresignRequest::Get {
+                    key: result_key.clone(),
+                },
+                expires_in,
+            )
+            .await
+            .map_err(storage_error)?;
 
         // Browsers compute Content-Length themselves and refuse to set it; it is still signed.
-        let headers = upload.headers.into_iter().filter(|(name, _)| !name.eq_ignore_ascii_case("content-length")).collect();
+        let headers = upload
+            .headers
+            .into_iter()
+            .filter(|(name, _)| !name.eq_ignore_ascii_case("content-length"))
+            .collect();
         let response = CreateUploadResponse {
             id: key.id.clone(),
-            upload: PresignedUpload { url: upload.url, method: upload.method, headers },
-            result: ResultLocation { key: result_key, head_url: head.url, get_url: get.url },
+            upload: PresignedUpload {
+                url: upload.url,
+                method: upload.method,
+                headers,
+            },
+            result: ResultLocation {
+                key: result_key,
+                head_url: head.url,
+                get_url: get.url,
+            },
             expires_at: rfc3339(SystemTime::now() + expires_in),
         };
         tracing::info!(key = %key, size, content_type = format.content_type(), "presigned upload");
@@ -132,7 +223,10 @@ impl ApiHandler {
 
     /// `GET /api/uploads?limit=20&before=ID`: the caller's uploads, newest first, with fresh URLs.
     async fn list_uploads(&self, request: Request<Bytes>) -> Result<Response<Bytes>, ErrorBody> {
-        let claimed = request.headers().get(IDENTITY_HEADER).and_then(|v| v.to_str().ok());
+        let claimed = request
+            .headers()
+            .get(IDENTITY_HEADER)
+            .and_then(|v| v.to_str().ok());
         let owner = self.identity.verify(claimed).await?;
         let query = Query::parse(request.uri().query().unwrap_or_default())?;
         let prefix = UploadKey::owner_uploads_prefix(&owner);
@@ -141,8 +235,16 @@ impl ApiHandler {
         let mut keys: Vec<(String, u64, Option<SystemTime>)> = Vec::new();
         let mut token = None;
         loop {
-            let page = self.store.list(&prefix, 1000, token).await.map_err(storage_error)?;
-            keys.extend(page.objects.into_iter().map(|o| (o.key, o.size, o.last_modified)));
+            let page = self
+                .store
+                .list(&prefix, 1000, token)
+                .await
+                .map_err(storage_error)?;
+            keys.extend(
+                page.objects
+                    .into_iter()
+                    .map(|o| (o.key, o.size, o.last_modified)),
+            );
             token = page.next_token;
             if token.is_none() || keys.len() >= MAX_HISTORY_SCAN {
                 break;
@@ -152,8 +254,14 @@ impl ApiHandler {
         let mut selected = Vec::new();
         let mut more = false;
         for (key, size, modified) in keys {
-            let Some(parsed) = UploadKey::parse(&key) else { continue };
-            if query.before.as_deref().is_some_and(|b| parsed.id.as_str() >= b) {
+            let Some(parsed) = UploadKey::parse(&key) else {
+                continue;
+            };
+            if query
+                .before
+                .as_deref()
+                .is_some_and(|b| parsed.id.as_str() >= b)
+            {
                 continue;
             }
             if selected.len() == query.limit {
@@ -173,10 +281,36 @@ impl ApiHandler {
                 .await
                 .map_err(storage_error)?
                 .and_then(|m| m.metadata.get(FILENAME_METADATA).cloned())
-                .map(|n| percent_encoding::percent_decode_str(&n).decode_utf8_lossy().into_owned());
-            let image = self.store.presign(PresignRequest::Get { key: key.clone() }, expires_in).await.map_err(storage_error)?;
-            let head = self.store.presign(PresignRequest::Head { key: result_key.clone() }, expires_in).await.map_err(storage_error)?;
-            let get = self.store.presign(PresignRequest::Get { key: result_key.clone() }, expires_in).await.map_err(storage_error)?;
+                .map(|n| {
+                    percent_encoding::percent_decode_str(&n)
+                        .decode_utf8_lossy()
+                        .into_owned()
+                });
+            let image = self
+                .store
+                .presign(PresignRequest::Get { key: key.clone() }, expires_in)
+                .await
+                .map_err(storage_error)?;
+            let head = self
+                .store
+                .presign(
+                    PresignRequest::Head {
+                        key: result_key.clone(),
+                    },
+                    expires_in,
+                )
+                .await
+                .map_err(storage_error)?;
+            let get = self
+                .store
+                .presign(
+                    PresignRequest::Get {
+                        key: result_key.clone(),
+                    },
+                    expires_in,
+                )
+                .await
+                .map_err(storage_error)?;
             uploads.push(UploadSummary {
                 id: parsed.id.clone(),
                 key,
@@ -185,21 +319,41 @@ impl ApiHandler {
                 size: *size,
                 uploaded_at: modified.map(rfc3339),
                 image_url: image.url,
-                result: ResultLocation { key: result_key, head_url: head.url, get_url: get.url },
+                result: ResultLocation {
+                    key: result_key,
+                    head_url: head.url,
+                    get_url: get.url,
+                },
             });
         }
-        let next_before = if more { selected.last().map(|(p, _, _)| p.id.clone()) } else { None };
-        Ok(json_response(StatusCode::OK, &UploadHistory { uploads, next_before, expires_at: rfc3339(SystemTime::now() + expires_in) }))
+        let next_before = if more {
+            selected.last().map(|(p, _, _)| p.id.clone())
+        } else {
+            None
+        };
+        Ok(json_response(
+            StatusCode::OK,
+            &UploadHistory {
+                uploads,
+                next_before,
+                expires_at: rfc3339(SystemTime::now() + expires_in),
+            },
+        ))
     }
 
     fn validate(&self, body: &CreateUploadRequest) -> Result<(ImageFormat, u64), ErrorBody> {
         if body.filename.as_ref().is_some_and(|f| f.len() > 1024) {
-            return Err(ErrorBody::new(ErrorCode::MalformedRequest, "filename is longer than 1024 bytes"));
+            return Err(ErrorBody::new(
+                ErrorCode::MalformedRequest,
+                "filename is longer than 1024 bytes",
+            ));
         }
-        let content_type = body
-            .content_type
-            .as_deref()
-            .ok_or_else(|| ErrorBody::new(ErrorCode::UnsupportedContentType, "content_type is required (e.g. \"image/jpeg\")"))?;
+        let content_type = body.content_type.as_deref().ok_or_else(|| {
+            ErrorBody::new(
+                ErrorCode::UnsupportedContentType,
+                "content_type is required (e.g. \"image/jpeg\")",
+            )
+        })?;
         let format = ImageFormat::from_content_type(content_type).ok_or_else(|| {
             ErrorBody::new(
                 ErrorCode::UnsupportedContentType,
@@ -210,11 +364,20 @@ impl ApiHandler {
             Some(serde_json::Value::Number(n)) => n.as_u64().filter(|&s| s > 0),
             _ => None,
         }
-        .ok_or_else(|| ErrorBody::new(ErrorCode::InvalidSize, "size is required: the file's length in bytes, a positive whole number"))?;
+        .ok_or_else(|| {
+            ErrorBody::new(
+                ErrorCode::InvalidSize,
+                "size is required: the file's length in bytes, a positive whole number",
+            )
+        })?;
         if size > self.config.max_upload_bytes {
             return Err(ErrorBody::new(
                 ErrorCode::TooLarge,
-                format!("the file is {} but at most {} is accepted", human_bytes(size), human_bytes(self.config.max_upload_bytes)),
+                format!(
+                    "the file is {} but at most {} is accepted",
+                    human_bytes(size),
+                    human_bytes(self.config.max_upload_bytes)
+                ),
             ));
         }
         Ok((format, size))
@@ -223,28 +386,48 @@ impl ApiHandler {
     fn add_cors(&self, origin: Option<&str>, response: &mut Response<Bytes>) {
         let headers = response.headers_mut();
         headers.append(header::VARY, HeaderValue::from_static("Origin"));
-        let Some(allowed) = origin.and_then(|o| self.config.cors_origin(o)) else { return };
-        let Ok(value) = HeaderValue::from_str(allowed) else { return };
+        let Some(allowed) = origin.and_then(|o| self.config.cors_origin(o)) else {
+            return;
+        };
+        let Ok(value) = HeaderValue::from_str(allowed) else {
+            return;
+        };
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
-        headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, OPTIONS"));
-        headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("content-type, x-snaplabel-identity"));
-        headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST, OPTIONS"),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("content-type, x-snaplabel-identity"),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
     }
 }
 
 fn parse_create_request(body: &Bytes) -> Result<CreateUploadRequest, ErrorBody> {
     if body.len() > MAX_REQUEST_BYTES {
-        return Err(ErrorBody::new(ErrorCode::MalformedRequest, format!("the request body exceeds {MAX_REQUEST_BYTES} bytes")));
+        return Err(ErrorBody::new(
+            ErrorCode::MalformedRequest,
+            format!("the request body exceeds {MAX_REQUEST_BYTES} bytes"),
+        ));
     }
     let malformed = |detail: String| {
         ErrorBody::new(
             ErrorCode::MalformedRequest,
-            format!("the body must be a JSON object like {{\"filename\": \"cat.jpg\", \"content_type\": \"image/jpeg\", \"size\": 123456}}: {detail}"),
+            format!(
+                "the body must be a JSON object like {{\"filename\": \"cat.jpg\", \"content_type\": \"image/jpeg\", \"size\": 123456}}: {detail}"
+            ),
         )
     };
     // Through `Value` first: serde would otherwise accept a JSON array as a struct.
     match serde_json::from_slice::<serde_json::Value>(body).map_err(|e| malformed(e.to_string()))? {
-        object @ serde_json::Value::Object(_) => serde_json::from_value(object).map_err(|e| malformed(e.to_string())),
+        object @ serde_json::Value::Object(_) => {
+            serde_json::from_value(object).map_err(|e| malformed(e.to_string()))
+        }
         other => Err(malformed(format!("got {}", json_kind(&other)))),
     }
 }
@@ -268,20 +451,29 @@ fn preflight() -> Response<Bytes> {
 
 fn storage_error(err: crate::store::StoreError) -> ErrorBody {
     tracing::error!(error = %err, "presigning failed");
-    ErrorBody::new(ErrorCode::StorageFailed, "the upload could not be prepared; try again")
+    ErrorBody::new(
+        ErrorCode::StorageFailed,
+        "the upload could not be prepared; try again",
+    )
 }
 
 pub fn json_response<T: serde::Serialize>(status: StatusCode, body: &T) -> Response<Bytes> {
     let bytes = serde_json::to_vec(body).expect("API types serialize");
     let mut response = Response::new(Bytes::from(bytes));
     *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 
 pub fn error_response(error: ErrorBody) -> Response<Bytes> {
-    let status = StatusCode::from_u16(error.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status =
+        StatusCode::from_u16(error.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     json_response(status, &ApiError { error })
 }
 
@@ -296,6 +488,9 @@ fn human_bytes(n: u64) -> String {
 }
 
 fn rfc3339(t: SystemTime) -> String {
-    let t = time::OffsetDateTime::from(t).replace_nanosecond(0).unwrap_or_else(|_| time::OffsetDateTime::from(t));
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    let t = time::OffsetDateTime::from(t)
+        .replace_nanosecond(0)
+        .unwrap_or_else(|_| time::OffsetDateTime::from(t));
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }

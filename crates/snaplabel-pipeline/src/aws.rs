@@ -15,7 +15,12 @@ pub struct Endpoints {
 
 impl Endpoints {
     pub fn from_env() -> Self {
-        let var = |name: &str| std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let var = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
         Endpoints {
             s3: var("SNAPLABEL_S3_ENDPOINT"),
             rekognition: var("SNAPLABEL_REKOGNITION_ENDPOINT"),
@@ -57,10 +62,18 @@ pub fn cognito_client(sdk: &SdkConfig, endpoint: Option<&str>) -> aws_sdk_cognit
 
 /// An SDK configuration with fixed credentials and region, for local endpoints.
 pub fn static_sdk_config(access_key: &str, secret_key: &str, region: &str) -> SdkConfig {
-    let credentials = aws_credential_types::Credentials::new(access_key, secret_key, None, None, "snaplabel-static");
+    let credentials = aws_credential_types::Credentials::new(
+        access_key,
+        secret_key,
+        None,
+        None,
+        "snaplabel-static",
+    );
     SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(aws_config::Region::new(region.to_string()))
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(credentials))
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
+        )
         .build()
 }

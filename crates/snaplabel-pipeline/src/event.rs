@@ -6,9 +6,17 @@ use snaplabel_core::keys::encode_event_key;
 
 /// One `ObjectCreated:Put` (or another `event_name`) record, exactly as S3 would send it: key
 /// form-encoded, all fields S3 fills present.
-pub fn object_created_record(bucket: &str, key: &str, size: u64, etag: Option<&str>, event_name: &str) -> S3EventRecord {
+pub fn object_created_record(
+    bucket: &str,
+    key: &str,
+    size: u64,
+    etag: Option<&str>,
+    event_name: &str,
+) -> S3EventRecord {
     let now = time::OffsetDateTime::now_utc();
-    let event_time = now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+    let event_time = now
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
     let record = serde_json::json!({
         "eventVersion": "2.1",
         "eventSource": "aws:s3",

@@ -31,7 +31,10 @@ pub struct CognitoGuests {
 
 impl CognitoGuests {
     pub fn new(client: aws_sdk_cognitoidentity::Client, pool_id: impl Into<String>) -> Self {
-        CognitoGuests { client, pool_id: pool_id.into() }
+        CognitoGuests {
+            client,
+            pool_id: pool_id.into(),
+        }
     }
 }
 
@@ -42,9 +45,14 @@ fn invalid(message: impl Into<String>) -> ErrorBody {
 #[async_trait]
 impl IdentityVerifier for CognitoGuests {
     async fn verify(&self, claimed: Option<&str>) -> Result<String, ErrorBody> {
-        let claimed = claimed.map(str::trim).filter(|c| !c.is_empty()).ok_or_else(|| {
-            invalid(format!("send your guest identity id (Cognito GetId) in the {IDENTITY_HEADER} header"))
-        })?;
+        let claimed = claimed
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| {
+                invalid(format!(
+                    "send your guest identity id (Cognito GetId) in the {IDENTITY_HEADER} header"
+                ))
+            })?;
         if !is_valid_owner(claimed) {
             return Err(invalid("the identity id is malformed"));
         }
@@ -54,14 +62,28 @@ impl IdentityVerifier for CognitoGuests {
         if claimed.split(':').next() != Some(pool_region) {
             return Err(invalid("the identity id belongs to another region's pool"));
         }
-        let described = self.client.describe_identity().identity_id(claimed).send().await.map_err(|err| {
-            let service = err.into_service_error();
-            if service.is_resource_not_found_exception() || service.is_invalid_parameter_exception() {
-                invalid("the identity id is unknown to the identity pool")
-            } else {
-                ErrorBody::new(ErrorCode::Internal, format!("identity check failed: {}", aws_sdk_cognitoidentity::error::DisplayErrorContext(service)))
-            }
-        })?;
+        let described = self
+            .client
+            .describe_identity()
+            .identity_id(claimed)
+            .send()
+            .await
+            .map_err(|err| {
+                let service = err.into_service_error();
+                if service.is_resource_not_found_exception()
+                    || service.is_invalid_parameter_exception()
+                {
+                    invalid("the identity id is unknown to the identity pool")
+                } else {
+                    ErrorBody::new(
+                        ErrorCode::Internal,
+                        format!(
+                            "identity check failed: {}",
+                            aws_sdk_cognitoidentity::error::DisplayErrorContext(service)
+                        ),
+                    )
+                }
+            })?;
         match described.identity_id() {
             Some(id) if id == claimed => Ok(claimed.to_string()),
             _ => Err(invalid("the identity id is unknown to the identity pool")),

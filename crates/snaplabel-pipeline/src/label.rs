@@ -43,7 +43,10 @@ impl LabelSettings {
             options: DetectOptions {
                 max_labels: Some(config.max_labels),
                 min_confidence: Some(config.min_confidence),
-                features: vec![snaplabel_core::detect::Feature::GeneralLabels, snaplabel_core::detect::Feature::ImageProperties],
+                features: vec![
+                    snaplabel_core::detect::Feature::GeneralLabels,
+                    snaplabel_core::detect::Feature::ImageProperties,
+                ],
                 settings: None,
             },
         }
@@ -54,7 +57,11 @@ impl LabelSettings {
 #[derive(Debug, Clone, PartialEq)]
 pub enum RecordOutcome {
     /// A document was written (`status` tells success or failure).
-    Labeled { key: String, result_key: String, error: Option<ErrorCode> },
+    Labeled {
+        key: String,
+        result_key: String,
+        error: Option<ErrorCode>,
+    },
     /// A document for these exact bytes already existed (duplicate delivery).
     AlreadyLabeled { key: String, result_key: String },
     /// Not ours to label (another prefix, another bucket, not a creation).
@@ -80,7 +87,15 @@ impl EventReport {
                 _ => None,
             })
             .collect();
-        if failed.is_empty() { Ok(self) } else { Err(format!("{} record(s) must be retried: {}", failed.len(), failed.join("; "))) }
+        if failed.is_empty() {
+            Ok(self)
+        } else {
+            Err(format!(
+                "{} record(s) must be retried: {}",
+                failed.len(),
+                failed.join("; ")
+            ))
+        }
     }
 }
 
@@ -91,8 +106,16 @@ pub struct LabelHandler {
 }
 
 impl LabelHandler {
-    pub fn new(store: Arc<dyn ObjectStore>, labeler: Arc<dyn Labeler>, settings: LabelSettings) -> Self {
-        LabelHandler { store, labeler, settings }
+    pub fn new(
+        store: Arc<dyn ObjectStore>,
+        labeler: Arc<dyn Labeler>,
+        settings: LabelSettings,
+    ) -> Self {
+        LabelHandler {
+            store,
+            labeler,
+            settings,
+        }
     }
 
     /// Handles every record of an S3 event.
@@ -109,11 +132,20 @@ impl LabelHandler {
         let key = decode_event_key(raw_key);
         let event_name = record.event_name.as_deref().unwrap_or_default();
         if !event_name.starts_with("ObjectCreated:") {
-            return RecordOutcome::Ignored { key, reason: format!("event {event_name:?} is not an object creation") };
+            return RecordOutcome::Ignored {
+                key,
+                reason: format!("event {event_name:?} is not an object creation"),
+            };
         }
         let bucket = record.s3.bucket.name.as_deref().unwrap_or_default();
         if bucket != self.store.bucket() {
-            return RecordOutcome::Ignored { key, reason: format!("bucket {bucket:?} is not the configured {:?}", self.store.bucket()) };
+            return RecordOutcome::Ignored {
+                key,
+                reason: format!(
+                    "bucket {bucket:?} is not the configured {:?}",
+                    self.store.bucket()
+                ),
+            };
         }
         self.label_key(&key).await
     }
@@ -122,7 +154,10 @@ impl LabelHandler {
     /// can re-queue unlabeled uploads at start-up without fabricating events.
     pub async fn label_key(&self, key: &str) -> RecordOutcome {
         let Some(result_key) = result_key_for(key) else {
-            return RecordOutcome::Ignored { key: key.to_string(), reason: "outside uploads/".into() };
+            return RecordOutcome::Ignored {
+                key: key.to_string(),
+                reason: "outside uploads/".into(),
+            };
         };
         let span = tracing::info_span!("label", key = %key);
         let _enter = span.enter();
@@ -132,38 +167,79 @@ impl LabelHandler {
                 match self.write(&result_key, &document).await {
                     Ok(()) => {
                         match &document.error {
-                            None => tracing::info!(result_key = %result_key, labels = ?document.label_names(), ms = document.timings_ms.total, "labeled"),
-                            Some(e) => tracing::warn!(result_key = %result_key, code = %e.code, message = %e.message, "labeling failed"),
+                            None => {
+                                tracing::info!(result_key = %result_key, labels = ?document.label_names(), ms = document.timings_ms.total, "labeled")
+                            }
+                            Some(e) => {
+                                tracing::warn!(result_key = %result_key, code = %e.code, message = %e.message, "labeling failed")
+                            }
                         }
-                        RecordOutcome::Labeled { key: key.to_string(), result_key, error }
+                        RecordOutcome::Labeled {
+                            key: key.to_string(),
+                            result_key,
+                            error,
+                        }
                     }
                     Err(e) => {
                         tracing::error!(error = %e, "could not write the result document");
-                        RecordOutcome::Failed { key: key.to_string(), error: e.to_string() }
+                        RecordOutcome::Failed {
+                            key: key.to_string(),
+                            error: e.to_string(),
+                        }
                     }
                 }
             }
             Ok(None) => {
                 tracing::info!(result_key = %result_key, "already labeled; duplicate delivery ignored");
-                RecordOutcome::AlreadyLabeled { key: key.to_string(), result_key }
+                RecordOutcome::AlreadyLabeled {
+                    key: key.to_string(),
+                    result_key,
+                }
             }
             Err(e) => {
                 tracing::error!(error = %e, "object store failed");
-                RecordOutcome::Failed { key: key.to_string(), error: e.to_string() }
+                RecordOutcome::Failed {
+                    key: key.to_string(),
+                    error: e.to_string(),
+                }
             }
         }
     }
 
     /// `Ok(None)` when an up-to-date document already exists.
-    async fn label_to_document(&self, key: &str, result_key: &str) -> Result<Option<ResultDocument>, StoreError> {
+    async fn label_to_document(
+        &self,
+        key: &str,
+        result_key: &str,
+    ) -> Result<Option<ResultDocument>, StoreError> {
         let started = Instant::now();
-        let mut source = SourceObject { bucket: self.store.bucket().to_string(), key: key.to_string(), size: 0, etag: None };
-        let fail = |source: SourceObject, image: Option<ImageInfo>, code: ErrorCode, message: String, timings: Timings| {
-            Ok(Some(ResultDocument::failure(source, image, ErrorBody::new(code, message), timings)))
+        let mut source = SourceObject {
+            bucket: self.store.bucket().to_string(),
+            key: key.to_string(),
+            size: 0,
+            etag: None,
+        };
+        let fail = |source: SourceObject,
+                    image: Option<ImageInfo>,
+                    code: ErrorCode,
+                    message: String,
+                    timings: Timings| {
+            Ok(Some(ResultDocument::failure(
+                source,
+                image,
+                ErrorBody::new(code, message),
+                timings,
+            )))
         };
 
         let Some(meta) = self.store.head(key).await? else {
-            return fail(source, None, ErrorCode::ObjectMissing, "the upload no longer exists".into(), timings_since(started, 0.0, 0.0));
+            return fail(
+                source,
+                None,
+                ErrorCode::ObjectMissing,
+                "the upload no longer exists".into(),
+                timings_since(started, 0.0, 0.0),
+            );
         };
         if self.already_labeled(result_key, &meta).await? {
             return Ok(None);
@@ -171,23 +247,51 @@ impl LabelHandler {
         source.size = meta.size;
         source.etag = meta.etag.clone();
         if meta.size == 0 {
-            return fail(source, None, ErrorCode::EmptyObject, "the upload is empty (0 bytes)".into(), timings_since(started, 0.0, 0.0));
+            return fail(
+                source,
+                None,
+                ErrorCode::EmptyObject,
+                "the upload is empty (0 bytes)".into(),
+                timings_since(started, 0.0, 0.0),
+            );
         }
         let limit = self.settings.max_upload_bytes;
         if meta.size > limit {
-            let message = format!("the upload is {} bytes; at most {limit} bytes are labeled", meta.size);
-            return fail(source, None, ErrorCode::TooLarge, message, timings_since(started, 0.0, 0.0));
+            let message = format!(
+                "the upload is {} bytes; at most {limit} bytes are labeled",
+                meta.size
+            );
+            return fail(
+                source,
+                None,
+                ErrorCode::TooLarge,
+                message,
+                timings_since(started, 0.0, 0.0),
+            );
         }
 
         let download_started = Instant::now();
         let (meta, bytes) = match self.store.get(key, limit).await {
             Ok(Some(got)) => got,
             Ok(None) => {
-                return fail(source, None, ErrorCode::ObjectMissing, "the upload no longer exists".into(), timings_since(started, 0.0, 0.0));
+                return fail(
+                    source,
+                    None,
+                    ErrorCode::ObjectMissing,
+                    "the upload no longer exists".into(),
+                    timings_since(started, 0.0, 0.0),
+                );
             }
             Err(StoreError::TooLarge { size, limit }) => {
-                let message = format!("the upload is {size} bytes; at most {limit} bytes are labeled");
-                return fail(source, None, ErrorCode::TooLarge, message, timings_since(started, 0.0, 0.0));
+                let message =
+                    format!("the upload is {size} bytes; at most {limit} bytes are labeled");
+                return fail(
+                    source,
+                    None,
+                    ErrorCode::TooLarge,
+                    message,
+                    timings_since(started, 0.0, 0.0),
+                );
             }
             Err(e) => return Err(e),
         };
@@ -197,9 +301,21 @@ impl LabelHandler {
 
         let probe = match snaplabel_imageio::probe(&bytes, &self.settings.limits) {
             Ok(probe) => probe,
-            Err(e) => return fail(source, None, e.code, e.message, timings_since(started, download_ms, 0.0)),
+            Err(e) => {
+                return fail(
+                    source,
+                    None,
+                    e.code,
+                    e.message,
+                    timings_since(started, download_ms, 0.0),
+                );
+            }
         };
-        let image = ImageInfo { width: probe.width, height: probe.height, format: probe.format };
+        let image = ImageInfo {
+            width: probe.width,
+            height: probe.height,
+            format: probe.format,
+        };
         let label_started = Instant::now();
         let request = LabelRequest {
             bucket: self.store.bucket(),
@@ -211,24 +327,48 @@ impl LabelHandler {
         let labeled = self.labeler.label(request).await;
         let timings = timings_since(started, download_ms, ms(label_started));
         Ok(Some(match labeled {
-            Ok(detection) => ResultDocument::success(source, image, self.labeler.info(), detection, timings),
+            Ok(detection) => {
+                ResultDocument::success(source, image, self.labeler.info(), detection, timings)
+            }
             Err(error) => ResultDocument::failure(source, Some(image), error, timings),
         }))
     }
 
-    async fn already_labeled(&self, result_key: &str, source: &ObjectMeta) -> Result<bool, StoreError> {
-        let Some(etag) = source.etag.as_deref() else { return Ok(false) };
-        Ok(self.store.head(result_key).await?.is_some_and(|existing| existing.metadata.get(SOURCE_ETAG_METADATA).map(String::as_str) == Some(etag)))
+    async fn already_labeled(
+        &self,
+        result_key: &str,
+        source: &ObjectMeta,
+    ) -> Result<bool, StoreError> {
+        let Some(etag) = source.etag.as_deref() else {
+            return Ok(false);
+        };
+        Ok(self.store.head(result_key).await?.is_some_and(|existing| {
+            existing
+                .metadata
+                .get(SOURCE_ETAG_METADATA)
+                .map(String::as_str)
+                == Some(etag)
+        }))
     }
 
     async fn write(&self, result_key: &str, document: &ResultDocument) -> Result<(), StoreError> {
-        let body = Bytes::from(serde_json::to_vec_pretty(document).expect("result documents serialize"));
+        let body =
+            Bytes::from(serde_json::to_vec_pretty(document).expect("result documents serialize"));
         let mut metadata = BTreeMap::new();
         if let Some(etag) = &document.source.etag {
             metadata.insert(SOURCE_ETAG_METADATA.to_string(), etag.clone());
         }
-        metadata.insert("status".to_string(), if document.error.is_some() { "error".into() } else { "ok".into() });
-        self.store.put(result_key, body, "application/json", metadata).await
+        metadata.insert(
+            "status".to_string(),
+            if document.error.is_some() {
+                "error".into()
+            } else {
+                "ok".into()
+            },
+        );
+        self.store
+            .put(result_key, body, "application/json", metadata)
+            .await
     }
 }
 
@@ -237,7 +377,11 @@ fn ms(since: Instant) -> f64 {
 }
 
 fn timings_since(started: Instant, download: f64, label: f64) -> Timings {
-    Timings { download, label, total: ms(started) }
+    Timings {
+        download,
+        label,
+        total: ms(started),
+    }
 }
 
 /// Parses a Lambda payload as an S3 event, with a clear message for anything else.

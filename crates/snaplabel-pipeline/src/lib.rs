@@ -12,17 +12,17 @@
 //! ([`aws`]). The thin Lambda `main`s live in `snaplabel-lambda-*`.
 
 pub mod api;
-pub mod event;
 pub mod aws;
+pub mod event;
 pub mod identity;
 pub mod label;
 pub mod labeler;
+#[cfg(feature = "local")]
+pub mod local;
 pub mod rekognition;
 pub mod store;
 pub mod telemetry;
 pub mod wiring;
-#[cfg(feature = "local")]
-pub mod local;
 
 pub use api::ApiHandler;
 pub use label::{LabelHandler, LabelSettings};

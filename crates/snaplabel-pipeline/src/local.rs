@@ -21,16 +21,31 @@ pub struct LocalLabeler {
 
 impl LocalLabeler {
     pub fn load(config: &PipelineConfig, local: &LocalModelOptions) -> Result<Self, BoxError> {
-        let engine: EngineKind = local.engine.as_deref().map(str::parse).transpose()?.unwrap_or_default();
-        let dir = local.model_dir.clone().unwrap_or_else(snaplabel_vision::default_model_dir);
+        let engine: EngineKind = local
+            .engine
+            .as_deref()
+            .map(str::parse)
+            .transpose()?
+            .unwrap_or_default();
+        let dir = local
+            .model_dir
+            .clone()
+            .unwrap_or_else(snaplabel_vision::default_model_dir);
         let mut options = LoadOptions::new(dir, engine);
         options.limits = snaplabel_imageio::Limits::new(config.max_pixels);
-        Ok(LocalLabeler::new(Arc::new(snaplabel_vision::LocalLabeler::load(&options)?)))
+        Ok(LocalLabeler::new(Arc::new(
+            snaplabel_vision::LocalLabeler::load(&options)?,
+        )))
     }
 
     pub fn new(model: Arc<snaplabel_vision::LocalLabeler>) -> Self {
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        LocalLabeler { model, permits: Semaphore::new(cores) }
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        LocalLabeler {
+            model,
+            permits: Semaphore::new(cores),
+        }
     }
 
     pub fn model(&self) -> &Arc<snaplabel_vision::LocalLabeler> {
@@ -49,13 +64,22 @@ impl Labeler for LocalLabeler {
     }
 
     async fn label(&self, request: LabelRequest<'_>) -> Result<DetectLabelsResponse, ErrorBody> {
-        let _permit = self.permits.acquire().await.map_err(|_| ErrorBody::new(ErrorCode::Internal, "labeler shut down"))?;
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| ErrorBody::new(ErrorCode::Internal, "labeler shut down"))?;
         let model = self.model.clone();
         let bytes = request.bytes.clone();
         let options = request.options.clone();
         let labeled = tokio::task::spawn_blocking(move || model.label(&bytes, &options))
             .await
-            .map_err(|e| ErrorBody::new(ErrorCode::LabelerFailed, format!("the labeler crashed: {e}")))?;
+            .map_err(|e| {
+                ErrorBody::new(
+                    ErrorCode::LabelerFailed,
+                    format!("the labeler crashed: {e}"),
+                )
+            })?;
         labeled.map(|l| l.response).map_err(ErrorBody::from)
     }
 }

@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use aws_sdk_rekognition::operation::detect_labels::DetectLabelsError;
 use aws_sdk_rekognition::types as rk;
 use snaplabel_core::detect::{
-    BoundingBox, DetectLabelsResponse, DetectOptions, DominantColor, Feature, ImageProperties, ImageQuality, Instance, Label,
-    NamedItem, RegionProperties,
+    BoundingBox, DetectLabelsResponse, DetectOptions, DominantColor, Feature, ImageProperties,
+    ImageQuality, Instance, Label, NamedItem, RegionProperties,
 };
 use snaplabel_core::result::LabelerInfo;
 use snaplabel_core::{ErrorBody, ErrorCode};
@@ -43,18 +43,35 @@ impl RekognitionLabeler {
             && p.width.max(p.height) <= MAX_SIDE;
         if by_reference {
             return Ok(rk::Image::builder()
-                .s3_object(rk::S3Object::builder().bucket(request.bucket).name(request.key).build())
+                .s3_object(
+                    rk::S3Object::builder()
+                        .bucket(request.bucket)
+                        .name(request.key)
+                        .build(),
+                )
                 .build());
         }
-        let jpeg = snaplabel_imageio::to_jpeg(request.bytes, &self.limits, MIN_SIDE, CONVERTED_MAX_SIDE, INLINE_MAX_BYTES)?;
-        Ok(rk::Image::builder().bytes(aws_sdk_rekognition::primitives::Blob::new(jpeg)).build())
+        let jpeg = snaplabel_imageio::to_jpeg(
+            request.bytes,
+            &self.limits,
+            MIN_SIDE,
+            CONVERTED_MAX_SIDE,
+            INLINE_MAX_BYTES,
+        )?;
+        Ok(rk::Image::builder()
+            .bytes(aws_sdk_rekognition::primitives::Blob::new(jpeg))
+            .build())
     }
 }
 
 #[async_trait]
 impl Labeler for RekognitionLabeler {
     fn info(&self) -> LabelerInfo {
-        LabelerInfo { name: "rekognition".into(), model: "amazon-rekognition-detect-labels".into(), engine: None }
+        LabelerInfo {
+            name: "rekognition".into(),
+            model: "amazon-rekognition-detect-labels".into(),
+            engine: None,
+        }
     }
 
     async fn label(&self, request: LabelRequest<'_>) -> Result<DetectLabelsResponse, ErrorBody> {
@@ -102,9 +119,16 @@ fn to_settings(options: &DetectOptions) -> Option<rk::DetectLabelsSettings> {
             .build()
     });
     let properties = settings.image_properties.map(|p| {
-        rk::DetectLabelsImagePropertiesSettings::builder().set_max_dominant_colors(p.max_dominant_colors.map(|n| n as i32)).build()
+        rk::DetectLabelsImagePropertiesSettings::builder()
+            .set_max_dominant_colors(p.max_dominant_colors.map(|n| n as i32))
+            .build()
     });
-    Some(rk::DetectLabelsSettings::builder().set_general_labels(general).set_image_properties(properties).build())
+    Some(
+        rk::DetectLabelsSettings::builder()
+            .set_general_labels(general)
+            .set_image_properties(properties)
+            .build(),
+    )
 }
 
 fn non_empty(v: &[String]) -> Option<Vec<String>> {
@@ -122,7 +146,11 @@ fn map_error(err: DetectLabelsError) -> ErrorBody {
 }
 
 fn named(items: &[impl HasName]) -> Vec<NamedItem> {
-    items.iter().filter_map(|i| i.item_name()).map(NamedItem::new).collect()
+    items
+        .iter()
+        .filter_map(|i| i.item_name())
+        .map(NamedItem::new)
+        .collect()
 }
 
 /// Parents, aliases and categories are three SDK types with the same single field.
@@ -145,7 +173,9 @@ impl HasName for rk::LabelCategory {
     }
 }
 
-fn from_output(out: aws_sdk_rekognition::operation::detect_labels::DetectLabelsOutput) -> DetectLabelsResponse {
+fn from_output(
+    out: aws_sdk_rekognition::operation::detect_labels::DetectLabelsOutput,
+) -> DetectLabelsResponse {
     let labels = out
         .labels()
         .iter()
@@ -177,8 +207,14 @@ fn from_output(out: aws_sdk_rekognition::operation::detect_labels::DetectLabelsO
     let image_properties = out.image_properties().map(|p| ImageProperties {
         quality: p.quality().map(quality),
         dominant_colors: colors(p.dominant_colors()),
-        foreground: p.foreground().map(|f| RegionProperties { quality: f.quality().map(quality), dominant_colors: colors(f.dominant_colors()) }),
-        background: p.background().map(|b| RegionProperties { quality: b.quality().map(quality), dominant_colors: colors(b.dominant_colors()) }),
+        foreground: p.foreground().map(|f| RegionProperties {
+            quality: f.quality().map(quality),
+            dominant_colors: colors(f.dominant_colors()),
+        }),
+        background: p.background().map(|b| RegionProperties {
+            quality: b.quality().map(quality),
+            dominant_colors: colors(b.dominant_colors()),
+        }),
     });
     DetectLabelsResponse {
         labels,
@@ -189,7 +225,11 @@ fn from_output(out: aws_sdk_rekognition::operation::detect_labels::DetectLabelsO
 }
 
 fn quality(q: &rk::DetectLabelsImageQuality) -> ImageQuality {
-    ImageQuality { brightness: q.brightness().unwrap_or(0.0), sharpness: q.sharpness().unwrap_or(0.0), contrast: q.contrast().unwrap_or(0.0) }
+    ImageQuality {
+        brightness: q.brightness().unwrap_or(0.0),
+        sharpness: q.sharpness().unwrap_or(0.0),
+        contrast: q.contrast().unwrap_or(0.0),
+    }
 }
 
 fn colors(cs: &[rk::DominantColor]) -> Vec<DominantColor> {

@@ -39,9 +39,18 @@ pub struct ListPage {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PresignRequest {
     /// PUT with Content-Type and Content-Length signed in.
-    Put { key: String, content_type: String, content_length: u64, metadata: BTreeMap<String, String> },
-    Head { key: String },
-    Get { key: String },
+    Put {
+        key: String,
+        content_type: String,
+        content_length: u64,
+        metadata: BTreeMap<String, String>,
+    },
+    Head {
+        key: String,
+    },
+    Get {
+        key: String,
+    },
 }
 
 /// A signed request: the exact method, URL and headers the holder must use.
@@ -68,11 +77,30 @@ pub trait ObjectStore: Send + Sync {
     /// `Ok(None)` when the object does not exist.
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError>;
     /// Reads a whole object of at most `max_bytes`; `Ok(None)` when it does not exist.
-    async fn get(&self, key: &str, max_bytes: u64) -> Result<Option<(ObjectMeta, Bytes)>, StoreError>;
-    async fn put(&self, key: &str, body: Bytes, content_type: &str, metadata: BTreeMap<String, String>) -> Result<(), StoreError>;
+    async fn get(
+        &self,
+        key: &str,
+        max_bytes: u64,
+    ) -> Result<Option<(ObjectMeta, Bytes)>, StoreError>;
+    async fn put(
+        &self,
+        key: &str,
+        body: Bytes,
+        content_type: &str,
+        metadata: BTreeMap<String, String>,
+    ) -> Result<(), StoreError>;
     /// Lists keys under `prefix` in ascending key order.
-    async fn list(&self, prefix: &str, max_keys: u32, token: Option<String>) -> Result<ListPage, StoreError>;
-    async fn presign(&self, request: PresignRequest, expires_in: Duration) -> Result<PresignedRequest, StoreError>;
+    async fn list(
+        &self,
+        prefix: &str,
+        max_keys: u32,
+        token: Option<String>,
+    ) -> Result<ListPage, StoreError>;
+    async fn presign(
+        &self,
+        request: PresignRequest,
+        expires_in: Duration,
+    ) -> Result<PresignedRequest, StoreError>;
 }
 
 /// [`ObjectStore`] over one S3 bucket.
@@ -84,7 +112,10 @@ pub struct S3Store {
 
 impl S3Store {
     pub fn new(client: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
-        S3Store { client, bucket: bucket.into() }
+        S3Store {
+            client,
+            bucket: bucket.into(),
+        }
     }
 
     pub fn client(&self) -> &aws_sdk_s3::Client {
@@ -93,15 +124,25 @@ impl S3Store {
 }
 
 fn backend<E: std::error::Error>(what: &str, key: &str, err: E) -> StoreError {
-    StoreError::Backend(format!("{what} {key}: {}", aws_sdk_s3::error::DisplayErrorContext(err)))
+    StoreError::Backend(format!(
+        "{what} {key}: {}",
+        aws_sdk_s3::error::DisplayErrorContext(err)
+    ))
 }
 
 fn to_system_time(t: Option<&aws_sdk_s3::primitives::DateTime>) -> Option<SystemTime> {
     t.and_then(|t| SystemTime::try_from(*t).ok())
 }
 
-fn lower_metadata(m: Option<&std::collections::HashMap<String, String>>) -> BTreeMap<String, String> {
-    m.map(|m| m.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect()).unwrap_or_default()
+fn lower_metadata(
+    m: Option<&std::collections::HashMap<String, String>>,
+) -> BTreeMap<String, String> {
+    m.map(|m| {
+        m.iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 #[async_trait]
@@ -111,7 +152,14 @@ impl ObjectStore for S3Store {
     }
 
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
-        match self.client.head_object().bucket(&self.bucket).key(key).send().await {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
             Ok(out) => Ok(Some(ObjectMeta {
                 size: out.content_length().unwrap_or(0).max(0) as u64,
                 etag: out.e_tag().map(str::to_string),
@@ -120,7 +168,11 @@ impl ObjectStore for S3Store {
                 last_modified: to_system_time(out.last_modified()),
             })),
             Err(err) => {
-                if err.as_service_error().is_some_and(|e| e.is_not_found()) || err.raw_response().is_some_and(|r| r.status().as_u16() == 404) {
+                if err.as_service_error().is_some_and(|e| e.is_not_found())
+                    || err
+                        .raw_response()
+                        .is_some_and(|r| r.status().as_u16() == 404)
+                {
                     Ok(None)
                 } else {
                     Err(backend("HEAD", key, err))
@@ -129,15 +181,31 @@ impl ObjectStore for S3Store {
         }
     }
 
-    async fn get(&self, key: &str, max_bytes: u64) -> Result<Option<(ObjectMeta, Bytes)>, StoreError> {
-        let out = match self.client.get_object().bucket(&self.bucket).key(key).send().await {
+    async fn get(
+        &self,
+        key: &str,
+        max_bytes: u64,
+    ) -> Result<Option<(ObjectMeta, Bytes)>, StoreError> {
+        let out = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
             Ok(out) => out,
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => return Ok(None),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
+                return Ok(None);
+            }
             Err(err) => return Err(backend("GET", key, err)),
         };
         let size = out.content_length().unwrap_or(0).max(0) as u64;
         if size > max_bytes {
-            return Err(StoreError::TooLarge { size, limit: max_bytes });
+            return Err(StoreError::TooLarge {
+                size,
+                limit: max_bytes,
+            });
         }
         let meta = ObjectMeta {
             size,
@@ -146,15 +214,35 @@ impl ObjectStore for S3Store {
             metadata: lower_metadata(out.metadata()),
             last_modified: to_system_time(out.last_modified()),
         };
-        let body = out.body.collect().await.map_err(|e| backend("GET body", key, e))?.into_bytes();
+        let body = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| backend("GET body", key, e))?
+            .into_bytes();
         // A server that lied about Content-Length must not make us hold more than allowed.
         if body.len() as u64 > max_bytes {
-            return Err(StoreError::TooLarge { size: body.len() as u64, limit: max_bytes });
+            return Err(StoreError::TooLarge {
+                size: body.len() as u64,
+                limit: max_bytes,
+            });
         }
-        Ok(Some((ObjectMeta { size: body.len() as u64, ..meta }, body)))
+        Ok(Some((
+            ObjectMeta {
+                size: body.len() as u64,
+                ..meta
+            },
+            body,
+        )))
     }
 
-    async fn put(&self, key: &str, body: Bytes, content_type: &str, metadata: BTreeMap<String, String>) -> Result<(), StoreError> {
+    async fn put(
+        &self,
+        key: &str,
+        body: Bytes,
+        content_type: &str,
+        metadata: BTreeMap<String, String>,
+    ) -> Result<(), StoreError> {
         self.client
             .put_object()
             .bucket(&self.bucket)
@@ -168,7 +256,12 @@ impl ObjectStore for S3Store {
         Ok(())
     }
 
-    async fn list(&self, prefix: &str, max_keys: u32, token: Option<String>) -> Result<ListPage, StoreError> {
+    async fn list(
+        &self,
+        prefix: &str,
+        max_keys: u32,
+        token: Option<String>,
+    ) -> Result<ListPage, StoreError> {
         let out = self
             .client
             .list_objects_v2()
@@ -190,51 +283,65 @@ impl ObjectStore for S3Store {
                 })
             })
             .collect();
-        let next_token = if out.is_truncated().unwrap_or(false) { out.next_continuation_token().map(str::to_string) } else { None };
-        Ok(ListPage { objects, next_token })
+        let next_token = if out.is_truncated().unwrap_or(false) {
+            out.next_continuation_token().map(str::to_string)
+        } else {
+            None
+        };
+        Ok(ListPage {
+            objects,
+            next_token,
+        })
     }
 
-    async fn presign(&self, request: PresignRequest, expires_in: Duration) -> Result<PresignedRequest, StoreError> {
-        let config = PresigningConfig::expires_in(expires_in).map_err(|e| StoreError::Backend(format!("presigning config: {e}")))?;
+    async fn presign(
+        &self,
+        request: PresignRequest,
+        expires_in: Duration,
+    ) -> Result<PresignedRequest, StoreError> {
+        let config = PresigningConfig::expires_in(expires_in)
+            .map_err(|e| StoreError::Backend(format!("presigning config: {e}")))?;
         let signed = match request {
-            PresignRequest::Put { key, content_type, content_length, metadata } => {
-                self
-                    .client
-                    .put_object()
-                    .bucket(&self.bucket)
-                    .key(&key)
-                    .content_type(content_type)
-                    .content_length(content_length as i64)
-                    .set_metadata((!metadata.is_empty()).then(|| metadata.into_iter().collect()))
-                    .presigned(config)
-                    .await
-                    .map_err(|e| backend("presign PUT", &key, e))?
-            }
-            PresignRequest::Head { key } => {
-                self
-                    .client
-                    .head_object()
-                    .bucket(&self.bucket)
-                    .key(&key)
-                    .presigned(config)
-                    .await
-                    .map_err(|e| backend("presign HEAD", &key, e))?
-            }
-            PresignRequest::Get { key } => {
-                self
-                    .client
-                    .get_object()
-                    .bucket(&self.bucket)
-                    .key(&key)
-                    .presigned(config)
-                    .await
-                    .map_err(|e| backend("presign GET", &key, e))?
-            }
+            PresignRequest::Put {
+                key,
+                content_type,
+                content_length,
+                metadata,
+            } => self
+                .client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(&key)
+                .content_type(content_type)
+                .content_length(content_length as i64)
+                .set_metadata((!metadata.is_empty()).then(|| metadata.into_iter().collect()))
+                .presigned(config)
+                .await
+                .map_err(|e| backend("presign PUT", &key, e))?,
+            PresignRequest::Head { key } => self
+                .client
+                .head_object()
+                .bucket(&self.bucket)
+                .key(&key)
+                .presigned(config)
+                .await
+                .map_err(|e| backend("presign HEAD", &key, e))?,
+            PresignRequest::Get { key } => self
+                .client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(&key)
+                .presigned(config)
+                .await
+                .map_err(|e| backend("presign GET", &key, e))?,
         };
         Ok(PresignedRequest {
             method: signed.method().to_string(),
             url: signed.uri().to_string(),
-            headers: signed.headers().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            headers: signed
+                .headers()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         })
     }
 }

@@ -14,28 +14,52 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// `SNAPLABEL_IDENTITY_POOL_ID`: the Cognito identity pool whose guests may upload.
 pub fn identity_pool_from_env() -> Option<String> {
-    std::env::var("SNAPLABEL_IDENTITY_POOL_ID").ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+    std::env::var("SNAPLABEL_IDENTITY_POOL_ID")
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
 }
 
 pub fn store(sdk: &SdkConfig, endpoints: &Endpoints, config: &PipelineConfig) -> Arc<S3Store> {
-    Arc::new(S3Store::new(aws::s3_client(sdk, endpoints.s3.as_deref()), config.bucket.clone()))
+    Arc::new(S3Store::new(
+        aws::s3_client(sdk, endpoints.s3.as_deref()),
+        config.bucket.clone(),
+    ))
 }
 
 /// Cognito guests when a pool is configured; otherwise a single shared owner, allowed only when
 /// identities are not required.
-pub fn identity(sdk: &SdkConfig, endpoints: &Endpoints, config: &PipelineConfig, pool_id: Option<String>) -> Result<Arc<dyn IdentityVerifier>, BoxError> {
+pub fn identity(
+    sdk: &SdkConfig,
+    endpoints: &Endpoints,
+    config: &PipelineConfig,
+    pool_id: Option<String>,
+) -> Result<Arc<dyn IdentityVerifier>, BoxError> {
     match pool_id {
-        Some(pool) => Ok(Arc::new(CognitoGuests::new(aws::cognito_client(sdk, endpoints.cognito.as_deref()), pool))),
-        None if config.require_identity => Err("SNAPLABEL_REQUIRE_IDENTITY is set but SNAPLABEL_IDENTITY_POOL_ID is not".into()),
+        Some(pool) => Ok(Arc::new(CognitoGuests::new(
+            aws::cognito_client(sdk, endpoints.cognito.as_deref()),
+            pool,
+        ))),
+        None if config.require_identity => {
+            Err("SNAPLABEL_REQUIRE_IDENTITY is set but SNAPLABEL_IDENTITY_POOL_ID is not".into())
+        }
         None => Ok(Arc::new(SharedAnonymous)),
     }
 }
 
 /// The labeler `config.labeler` names. `local` builds the embedded model (loaded once, reused).
-pub fn labeler(sdk: &SdkConfig, endpoints: &Endpoints, config: &PipelineConfig, local: &LocalModelOptions) -> Result<Arc<dyn Labeler>, BoxError> {
+pub fn labeler(
+    sdk: &SdkConfig,
+    endpoints: &Endpoints,
+    config: &PipelineConfig,
+    local: &LocalModelOptions,
+) -> Result<Arc<dyn Labeler>, BoxError> {
     let limits = snaplabel_imageio::Limits::new(config.max_pixels);
     match config.labeler {
-        LabelerKind::Rekognition => Ok(Arc::new(RekognitionLabeler::new(aws::rekognition_client(sdk, endpoints.rekognition.as_deref()), limits))),
+        LabelerKind::Rekognition => Ok(Arc::new(RekognitionLabeler::new(
+            aws::rekognition_client(sdk, endpoints.rekognition.as_deref()),
+            limits,
+        ))),
         LabelerKind::Local => local_labeler(config, local),
     }
 }
@@ -50,26 +74,55 @@ pub struct LocalModelOptions {
 }
 
 #[cfg(feature = "local")]
-fn local_labeler(config: &PipelineConfig, local: &LocalModelOptions) -> Result<Arc<dyn Labeler>, BoxError> {
+fn local_labeler(
+    config: &PipelineConfig,
+    local: &LocalModelOptions,
+) -> Result<Arc<dyn Labeler>, BoxError> {
     Ok(Arc::new(crate::local::LocalLabeler::load(config, local)?))
 }
 
 #[cfg(not(feature = "local"))]
-fn local_labeler(_config: &PipelineConfig, _local: &LocalModelOptions) -> Result<Arc<dyn Labeler>, BoxError> {
-    Err("this build has no embedded model (feature \"local\"); set SNAPLABEL_LABELER=rekognition".into())
+fn local_labeler(
+    _config: &PipelineConfig,
+    _local: &LocalModelOptions,
+) -> Result<Arc<dyn Labeler>, BoxError> {
+    Err(
+        "this build has no embedded model (feature \"local\"); set SNAPLABEL_LABELER=rekognition"
+            .into(),
+    )
 }
 
-pub fn api_handler(sdk: &SdkConfig, endpoints: &Endpoints, config: PipelineConfig, pool_id: Option<String>) -> Result<ApiHandler, BoxError> {
+pub fn api_handler(
+    sdk: &SdkConfig,
+    endpoints: &Endpoints,
+    config: PipelineConfig,
+    pool_id: Option<String>,
+) -> Result<ApiHandler, BoxError> {
     let identity = identity(sdk, endpoints, &config, pool_id)?;
-    Ok(ApiHandler::new(store(sdk, endpoints, &config), identity, config))
+    Ok(ApiHandler::new(
+        store(sdk, endpoints, &config),
+        identity,
+        config,
+    ))
 }
 
-pub fn label_handler(sdk: &SdkConfig, endpoints: &Endpoints, config: &PipelineConfig, local: &LocalModelOptions) -> Result<LabelHandler, BoxError> {
+pub fn label_handler(
+    sdk: &SdkConfig,
+    endpoints: &Endpoints,
+    config: &PipelineConfig,
+    local: &LocalModelOptions,
+) -> Result<LabelHandler, BoxError> {
     let labeler = labeler(sdk, endpoints, config, local)?;
-    Ok(LabelHandler::new(store(sdk, endpoints, config), labeler, LabelSettings::from_config(config)))
+    Ok(LabelHandler::new(
+        store(sdk, endpoints, config),
+        labeler,
+        LabelSettings::from_config(config),
+    ))
 }
 
 /// The pipeline configuration from `SNAPLABEL_*` environment variables.
 pub fn config_from_env() -> Result<PipelineConfig, BoxError> {
-    Ok(PipelineConfig::from_lookup(|name| std::env::var(name).ok())?)
+    Ok(PipelineConfig::from_lookup(|name| {
+        std::env::var(name).ok()
+    })?)
 }

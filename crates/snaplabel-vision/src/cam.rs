@@ -58,7 +58,9 @@ impl ClassMaps {
     /// Instances for a label made of `classes`, strongest first.
     pub fn locate(&self, classes: &[(usize, f32)], frame: Frame) -> Vec<Located> {
         let map = upsample(&self.combined(classes), self.size, UPSAMPLED);
-        let (min, max) = map.iter().fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        let (min, max) = map
+            .iter()
+            .fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
         if !(max - min).is_finite() || max - min < 1e-6 {
             return Vec::new();
         }
@@ -68,7 +70,9 @@ impl ClassMaps {
         regions
             .into_iter()
             .enumerate()
-            .filter(|(i, r)| *i == 0 || (r.peak >= SECONDARY_PEAK && r.cells >= UPSAMPLED * UPSAMPLED / 50))
+            .filter(|(i, r)| {
+                *i == 0 || (r.peak >= SECONDARY_PEAK && r.cells >= UPSAMPLED * UPSAMPLED / 50)
+            })
             .take(MAX_INSTANCES)
             .map(|(_, r)| {
                 let g = UPSAMPLED as f32;
@@ -78,7 +82,10 @@ impl ClassMaps {
                     width: frame.width * (r.x1 - r.x0 + 1) as f32 / g,
                     height: frame.height * (r.y1 - r.y0 + 1) as f32 / g,
                 };
-                Located { bounding_box, strength: r.peak }
+                Located {
+                    bounding_box,
+                    strength: r.peak,
+                }
             })
             .collect()
     }
@@ -121,7 +128,14 @@ fn components(map: &[f32], size: usize, threshold: f32) -> Vec<Region> {
         if seen[start] || map[start] < threshold {
             continue;
         }
-        let mut region = Region { x0: size, y0: size, x1: 0, y1: 0, peak: 0.0, cells: 0 };
+        let mut region = Region {
+            x0: size,
+            y0: size,
+            x1: 0,
+            y1: 0,
+            peak: 0.0,
+            cells: 0,
+        };
         let mut stack = vec![start];
         seen[start] = true;
         while let Some(i) = stack.pop() {
@@ -167,13 +181,25 @@ mod tests {
         for (x, y) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
             data[49 + y * 7 + x] = 5.0;
         }
-        let maps = ClassMaps { classes: 2, size: 7, data };
-        let frame = Frame { left: 0.0, top: 0.0, width: 1.0, height: 1.0 };
+        let maps = ClassMaps {
+            classes: 2,
+            size: 7,
+            data,
+        };
+        let frame = Frame {
+            left: 0.0,
+            top: 0.0,
+            width: 1.0,
+            height: 1.0,
+        };
         let found = maps.locate(&[(1, 0.9)], frame);
         assert_eq!(found.len(), 1);
         let b = found[0].bounding_box;
         assert!(b.left < 0.05 && b.top < 0.05, "{b:?}");
-        assert!(b.width > 0.2 && b.width < 0.45 && b.height > 0.2 && b.height < 0.45, "{b:?}");
+        assert!(
+            b.width > 0.2 && b.width < 0.45 && b.height > 0.2 && b.height < 0.45,
+            "{b:?}"
+        );
     }
 
     #[test]
@@ -181,17 +207,42 @@ mod tests {
         let mut data = vec![0.0f32; 49];
         data[7 + 1] = 4.0;
         data[5 * 7 + 5] = 3.5;
-        let maps = ClassMaps { classes: 1, size: 7, data };
-        let frame = Frame { left: 0.1, top: 0.0, width: 0.8, height: 1.0 };
+        let maps = ClassMaps {
+            classes: 1,
+            size: 7,
+            data,
+        };
+        let frame = Frame {
+            left: 0.1,
+            top: 0.0,
+            width: 0.8,
+            height: 1.0,
+        };
         let found = maps.locate(&[(0, 1.0)], frame);
         assert_eq!(found.len(), 2, "{found:?}");
         assert!(found[0].bounding_box.left < found[1].bounding_box.left);
-        assert!(found.iter().all(|f| f.bounding_box.left >= 0.1 && f.bounding_box.left + f.bounding_box.width <= 0.9 + 1e-6));
+        assert!(found.iter().all(|f| f.bounding_box.left >= 0.1
+            && f.bounding_box.left + f.bounding_box.width <= 0.9 + 1e-6));
     }
 
     #[test]
     fn a_flat_map_locates_nothing() {
-        let maps = ClassMaps { classes: 1, size: 7, data: vec![1.0; 49] };
-        assert!(maps.locate(&[(0, 1.0)], Frame { left: 0.0, top: 0.0, width: 1.0, height: 1.0 }).is_empty());
+        let maps = ClassMaps {
+            classes: 1,
+            size: 7,
+            data: vec![1.0; 49],
+        };
+        assert!(
+            maps.locate(
+                &[(0, 1.0)],
+                Frame {
+                    left: 0.0,
+                    top: 0.0,
+                    width: 1.0,
+                    height: 1.0
+                }
+            )
+            .is_empty()
+        );
     }
 }

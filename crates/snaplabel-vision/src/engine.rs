@@ -49,7 +49,9 @@ impl FromStr for EngineKind {
         match s.trim().to_ascii_lowercase().as_str() {
             "ort" | "onnxruntime" => Ok(EngineKind::Ort),
             "tract" => Ok(EngineKind::Tract),
-            other => Err(format!("unknown engine {other:?} (expected \"ort\" or \"tract\")")),
+            other => Err(format!(
+                "unknown engine {other:?} (expected \"ort\" or \"tract\")"
+            )),
         }
     }
 }
@@ -62,7 +64,13 @@ impl std::fmt::Display for EngineKind {
 
 /// Loads `model` for `engine`. `input_shape` fixes the input (tract optimises for it; ort keeps
 /// the model's own, possibly dynamic, shape).
-pub fn load(engine: EngineKind, model: &Path, input_shape: &[usize], ort_library: &Path, threads: usize) -> Result<Box<dyn Network>, VisionError> {
+pub fn load(
+    engine: EngineKind,
+    model: &Path,
+    input_shape: &[usize],
+    ort_library: &Path,
+    threads: usize,
+) -> Result<Box<dyn Network>, VisionError> {
     match engine {
         EngineKind::Ort => Ok(Box::new(OrtNetwork::load(model, ort_library, threads)?)),
         EngineKind::Tract => Ok(Box::new(TractNetwork::load(model, input_shape)?)),
@@ -123,23 +131,39 @@ impl OrtNetwork {
             .map_err(|e| fail(&e))?
             .commit_from_file(model)
             .map_err(|e| fail(&e))?;
-        let input_name = session.inputs().first().map(|i| i.name().to_string()).ok_or_else(|| model_error(model, "no inputs"))?;
-        Ok(OrtNetwork { session: Mutex::new(session), input_name })
+        let input_name = session
+            .inputs()
+            .first()
+            .map(|i| i.name().to_string())
+            .ok_or_else(|| model_error(model, "no inputs"))?;
+        Ok(OrtNetwork {
+            session: Mutex::new(session),
+            input_name,
+        })
     }
 }
 
 impl Network for OrtNetwork {
     fn run(&self, input: Tensor) -> Result<Vec<Tensor>, VisionError> {
         let shape: Vec<i64> = input.shape.iter().map(|&d| d as i64).collect();
-        let value = ort::value::Tensor::from_array((shape, input.data)).map_err(|e| VisionError::Inference(e.to_string()))?;
-        let mut session = self.session.lock().map_err(|_| VisionError::Inference("a previous inference panicked".into()))?;
+        let value = ort::value::Tensor::from_array((shape, input.data))
+            .map_err(|e| VisionError::Inference(e.to_string()))?;
+        let mut session = self
+            .session
+            .lock()
+            .map_err(|_| VisionError::Inference("a previous inference panicked".into()))?;
         let outputs = session
             .run(ort::inputs![self.input_name.as_str() => value])
             .map_err(|e| VisionError::Inference(e.to_string()))?;
         let mut tensors = Vec::with_capacity(outputs.len());
         for (_, value) in outputs.iter() {
-            let (shape, data) = value.try_extract_tensor::<f32>().map_err(|e| VisionError::Inference(e.to_string()))?;
-            tensors.push(Tensor::new(shape.iter().map(|&d| d as usize).collect(), data.to_vec()));
+            let (shape, data) = value
+                .try_extract_tensor::<f32>()
+                .map_err(|e| VisionError::Inference(e.to_string()))?;
+            tensors.push(Tensor::new(
+                shape.iter().map(|&d| d as usize).collect(),
+                data.to_vec(),
+            ));
         }
         Ok(tensors)
     }
@@ -167,13 +191,22 @@ impl TractNetwork {
 
 impl Network for TractNetwork {
     fn run(&self, input: Tensor) -> Result<Vec<Tensor>, VisionError> {
-        let array = tract_ndarray::ArrayD::from_shape_vec(input.shape, input.data).map_err(|e| VisionError::Inference(e.to_string()))?;
-        let outputs = self.plan.run(tvec!(array.into_tensor().into())).map_err(|e| VisionError::Inference(format!("{e:#}")))?;
+        let array = tract_ndarray::ArrayD::from_shape_vec(input.shape, input.data)
+            .map_err(|e| VisionError::Inference(e.to_string()))?;
+        let outputs = self
+            .plan
+            .run(tvec!(array.into_tensor().into()))
+            .map_err(|e| VisionError::Inference(format!("{e:#}")))?;
         outputs
             .iter()
             .map(|t| {
-                let view = t.to_plain_array_view::<f32>().map_err(|e| VisionError::Inference(e.to_string()))?;
-                Ok(Tensor::new(view.shape().to_vec(), view.iter().copied().collect()))
+                let view = t
+                    .to_plain_array_view::<f32>()
+                    .map_err(|e| VisionError::Inference(e.to_string()))?;
+                Ok(Tensor::new(
+                    view.shape().to_vec(),
+                    view.iter().copied().collect(),
+                ))
             })
             .collect()
     }

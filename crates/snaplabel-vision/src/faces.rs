@@ -4,9 +4,9 @@
 //! and normalised to [-1, 1]. Each anchor predicts a score and a box relative to its grid cell;
 //! overlapping detections are merged by score-weighted averaging (MediaPipe's "weighted NMS").
 
+use crate::VisionError;
 use crate::engine::{Network, Tensor};
 use crate::resize::{Region, resize_region};
-use crate::VisionError;
 use image::RgbImage;
 
 pub const INPUT_SIZE: u32 = 128;
@@ -32,7 +32,10 @@ fn anchors() -> Vec<(f32, f32)> {
         for y in 0..cells {
             for x in 0..cells {
                 for _ in 0..per_cell {
-                    out.push(((x as f32 + 0.5) / cells as f32, (y as f32 + 0.5) / cells as f32));
+                    out.push((
+                        (x as f32 + 0.5) / cells as f32,
+                        (y as f32 + 0.5) / cells as f32,
+                    ));
                 }
             }
         }
@@ -54,7 +57,10 @@ fn input(image: &RgbImage) -> (Tensor, Letterbox) {
     let (w, h) = image.dimensions();
     let side = w.max(h) as f32;
     let scale = INPUT_SIZE as f32 / side;
-    let (sw, sh) = (((w as f32 * scale).round() as u32).clamp(1, INPUT_SIZE), ((h as f32 * scale).round() as u32).clamp(1, INPUT_SIZE));
+    let (sw, sh) = (
+        ((w as f32 * scale).round() as u32).clamp(1, INPUT_SIZE),
+        ((h as f32 * scale).round() as u32).clamp(1, INPUT_SIZE),
+    );
     let (ox, oy) = ((INPUT_SIZE - sw) / 2, (INPUT_SIZE - sh) / 2);
     let small = resize_region(image, Region::whole(image), sw, sh);
     // Padding is black, i.e. -1 after normalisation.
@@ -75,16 +81,26 @@ fn input(image: &RgbImage) -> (Tensor, Letterbox) {
         width: sw as f32,
         height: sh as f32,
     };
-    (Tensor::new(vec![1, INPUT_SIZE as usize, INPUT_SIZE as usize, 3], data), letterbox)
+    (
+        Tensor::new(vec![1, INPUT_SIZE as usize, INPUT_SIZE as usize, 3], data),
+        letterbox,
+    )
 }
 
 /// Faces in the whole image and in four overlapping quarter tiles: the front-camera model sees
 /// 128×128 pixels, so faces in group photos and full-body shots are only found in a tile.
-pub fn detect(network: &dyn Network, image: &RgbImage, threshold: f32) -> Result<Vec<Face>, VisionError> {
+pub fn detect(
+    network: &dyn Network,
+    image: &RgbImage,
+    threshold: f32,
+) -> Result<Vec<Face>, VisionError> {
     let mut candidates = detect_in(network, image, threshold)?;
     let (w, h) = image.dimensions();
     if w.min(h) >= 200 {
-        let (tw, th) = ((w as f32 * 0.6).round() as u32, (h as f32 * 0.6).round() as u32);
+        let (tw, th) = (
+            (w as f32 * 0.6).round() as u32,
+            (h as f32 * 0.6).round() as u32,
+        );
         for (x, y) in [(0, 0), (w - tw, 0), (0, h - th), (w - tw, h - th)] {
             let tile = image::imageops::crop_imm(image, x, y, tw, th).to_image();
             for f in detect_in(network, &tile, threshold)? {
@@ -102,17 +118,34 @@ pub fn detect(network: &dyn Network, image: &RgbImage, threshold: f32) -> Result
 }
 
 /// Raw detections of one letterboxed image, before merging.
-fn detect_in(network: &dyn Network, image: &RgbImage, threshold: f32) -> Result<Vec<Face>, VisionError> {
+fn detect_in(
+    network: &dyn Network,
+    image: &RgbImage,
+    threshold: f32,
+) -> Result<Vec<Face>, VisionError> {
     let (tensor, letterbox) = input(image);
     let outputs = network.run(tensor)?;
     let [scores_16, scores_8, boxes_16, boxes_8] = outputs.as_slice() else {
-        return Err(VisionError::Inference(format!("BlazeFace returned {} outputs, expected 4", outputs.len())));
+        return Err(VisionError::Inference(format!(
+            "BlazeFace returned {} outputs, expected 4",
+            outputs.len()
+        )));
     };
-    if scores_16.data.len() != 512 || scores_8.data.len() != 384 || boxes_16.data.len() != 512 * 16 || boxes_8.data.len() != 384 * 16 {
-        return Err(VisionError::Inference("BlazeFace outputs have unexpected shapes".into()));
+    if scores_16.data.len() != 512
+        || scores_8.data.len() != 384
+        || boxes_16.data.len() != 512 * 16
+        || boxes_8.data.len() != 384 * 16
+    {
+        return Err(VisionError::Inference(
+            "BlazeFace outputs have unexpected shapes".into(),
+        ));
     }
     let scores = scores_16.data.iter().chain(&scores_8.data);
-    let boxes: Vec<&[f32]> = boxes_16.data.chunks_exact(16).chain(boxes_8.data.chunks_exact(16)).collect();
+    let boxes: Vec<&[f32]> = boxes_16
+        .data
+        .chunks_exact(16)
+        .chain(boxes_8.data.chunks_exact(16))
+        .collect();
     let mut candidates: Vec<Face> = Vec::new();
     for ((&raw, b), (ax, ay)) in scores.zip(&boxes).zip(anchors()) {
         let score = 1.0 / (1.0 + (-raw.clamp(-100.0, 100.0)).exp());
@@ -125,12 +158,24 @@ fn detect_in(network: &dyn Network, image: &RgbImage, threshold: f32) -> Result<
         // Input fractions → letterboxed pixels → image fractions.
         let to_x = |v: f32| (v * letterbox.side - letterbox.offset_x) / letterbox.width;
         let to_y = |v: f32| (v * letterbox.side - letterbox.offset_y) / letterbox.height;
-        let (left, right) = (to_x(cx - bw / 2.0).clamp(0.0, 1.0), to_x(cx + bw / 2.0).clamp(0.0, 1.0));
-        let (top, bottom) = (to_y(cy - bh / 2.0).clamp(0.0, 1.0), to_y(cy + bh / 2.0).clamp(0.0, 1.0));
+        let (left, right) = (
+            to_x(cx - bw / 2.0).clamp(0.0, 1.0),
+            to_x(cx + bw / 2.0).clamp(0.0, 1.0),
+        );
+        let (top, bottom) = (
+            to_y(cy - bh / 2.0).clamp(0.0, 1.0),
+            to_y(cy + bh / 2.0).clamp(0.0, 1.0),
+        );
         if right - left <= 0.0 || bottom - top <= 0.0 {
             continue;
         }
-        candidates.push(Face { left, top, width: right - left, height: bottom - top, score });
+        candidates.push(Face {
+            left,
+            top,
+            width: right - left,
+            height: bottom - top,
+            score,
+        });
     }
     Ok(candidates)
 }
@@ -149,10 +194,19 @@ fn weighted_nms(mut candidates: Vec<Face>) -> Vec<Face> {
     candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
     let mut faces = Vec::new();
     while let Some(best) = candidates.first().copied() {
-        let (group, rest): (Vec<Face>, Vec<Face>) = candidates.into_iter().partition(|c| iou(&best, c) >= IOU_MERGE);
+        let (group, rest): (Vec<Face>, Vec<Face>) = candidates
+            .into_iter()
+            .partition(|c| iou(&best, c) >= IOU_MERGE);
         let total: f32 = group.iter().map(|f| f.score).sum();
-        let mean = |get: fn(&Face) -> f32| group.iter().map(|f| get(f) * f.score).sum::<f32>() / total;
-        faces.push(Face { left: mean(|f| f.left), top: mean(|f| f.top), width: mean(|f| f.width), height: mean(|f| f.height), score: best.score });
+        let mean =
+            |get: fn(&Face) -> f32| group.iter().map(|f| get(f) * f.score).sum::<f32>() / total;
+        faces.push(Face {
+            left: mean(|f| f.left),
+            top: mean(|f| f.top),
+            width: mean(|f| f.width),
+            height: mean(|f| f.height),
+            score: best.score,
+        });
         candidates = rest;
     }
     faces
@@ -172,7 +226,13 @@ mod tests {
 
     #[test]
     fn overlapping_detections_merge() {
-        let f = |left: f32, score: f32| Face { left, top: 0.1, width: 0.2, height: 0.2, score };
+        let f = |left: f32, score: f32| Face {
+            left,
+            top: 0.1,
+            width: 0.2,
+            height: 0.2,
+            score,
+        };
         let merged = weighted_nms(vec![f(0.10, 0.9), f(0.12, 0.8), f(0.6, 0.85)]);
         assert_eq!(merged.len(), 2);
         assert_eq!(merged[0].score, 0.9);

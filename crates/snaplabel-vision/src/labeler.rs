@@ -10,7 +10,9 @@ use crate::scene;
 use crate::taxonomy::Taxonomy;
 use crate::{CLASSIFIER_FILE, FACE_DETECTOR_FILE, VisionError, ort_library_in};
 use image::RgbImage;
-use snaplabel_core::detect::{BoundingBox, DetectLabelsResponse, DetectOptions, Instance, Label, NamedItem};
+use snaplabel_core::detect::{
+    BoundingBox, DetectLabelsResponse, DetectOptions, Instance, Label, NamedItem,
+};
 use snaplabel_core::{ErrorBody, ErrorCode};
 use snaplabel_imageio::{ImageError, Limits, Probe};
 use std::path::PathBuf;
@@ -22,7 +24,8 @@ pub const CLASSIFIER_RESIZE: u32 = 256;
 /// The classifier sees two views of each photo in one batch: the centre crop (sharp, the usual
 /// evaluation view) and the whole frame squeezed to a square (context: sky, shore, street).
 pub const VIEWS: usize = 2;
-pub const MODEL_VERSION: &str = "snaplabel-local-1 (efficientnet-lite0 imagenet-1k, blazeface-front-128, wordnet taxonomy v1)";
+pub const MODEL_VERSION: &str =
+    "snaplabel-local-1 (efficientnet-lite0 imagenet-1k, blazeface-front-128, wordnet taxonomy v1)";
 /// Labels below this confidence are not even considered (before the caller's MinConfidence).
 const CONSIDER_FLOOR: f32 = 0.5;
 
@@ -38,8 +41,16 @@ pub struct LoadOptions {
 
 impl LoadOptions {
     pub fn new(model_dir: PathBuf, engine: EngineKind) -> Self {
-        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        LoadOptions { model_dir, engine, threads, limits: Limits::default(), face_threshold: faces::DEFAULT_THRESHOLD }
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        LoadOptions {
+            model_dir,
+            engine,
+            threads,
+            limits: Limits::default(),
+            face_threshold: faces::DEFAULT_THRESHOLD,
+        }
     }
 }
 
@@ -130,9 +141,21 @@ impl LocalLabeler {
         }
         let library = ort_library_in(dir);
         let size = CLASSIFIER_INPUT as usize;
-        let classifier = engine::load(options.engine, &dir.join(CLASSIFIER_FILE), &[VIEWS, 3, size, size], &library, options.threads)?;
+        let classifier = engine::load(
+            options.engine,
+            &dir.join(CLASSIFIER_FILE),
+            &[VIEWS, 3, size, size],
+            &library,
+            options.threads,
+        )?;
         let face_side = faces::INPUT_SIZE as usize;
-        let face_detector = engine::load(options.engine, &dir.join(FACE_DETECTOR_FILE), &[1, face_side, face_side, 3], &library, options.threads)?;
+        let face_detector = engine::load(
+            options.engine,
+            &dir.join(FACE_DETECTOR_FILE),
+            &[1, face_side, face_side, 3],
+            &library,
+            options.threads,
+        )?;
         Ok(LocalLabeler {
             classifier,
             face_detector,
@@ -163,8 +186,18 @@ impl LocalLabeler {
         let decode = ms(started);
         let started = Instant::now();
         let (classifier_input, frame) = classifier_input(&decoded.image);
-        let timings = StageTimings { decode, preprocess: ms(started), ..Default::default() };
-        Ok(Prepared { probe: decoded.probe, image: decoded.image, classifier_input, frame, timings })
+        let timings = StageTimings {
+            decode,
+            preprocess: ms(started),
+            ..Default::default()
+        };
+        Ok(Prepared {
+            probe: decoded.probe,
+            image: decoded.image,
+            classifier_input,
+            frame,
+            timings,
+        })
     }
 
     /// Runs the networks.
@@ -172,22 +205,55 @@ impl LocalLabeler {
         let started = Instant::now();
         let outputs = self.classifier.run(prepared.classifier_input.clone())?;
         let (logits, maps) = match outputs.as_slice() {
-            [logits, maps] if logits.data.len() == VIEWS * 1000 && maps.shape.len() == 4 && maps.shape[..2] == [VIEWS, 1000] => (logits, maps),
-            _ => return Err(VisionError::Inference("the classifier's outputs are not [2,1000] logits and [2,1000,7,7] maps".into())),
+            [logits, maps]
+                if logits.data.len() == VIEWS * 1000
+                    && maps.shape.len() == 4
+                    && maps.shape[..2] == [VIEWS, 1000] =>
+            {
+                (logits, maps)
+            }
+            _ => {
+                return Err(VisionError::Inference(
+                    "the classifier's outputs are not [2,1000] logits and [2,1000,7,7] maps".into(),
+                ));
+            }
         };
         let views: Vec<Vec<f32>> = logits.data.chunks_exact(1000).map(softmax).collect();
-        let probabilities = views[0].iter().zip(&views[1]).map(|(a, b)| (a + b) / 2.0).collect();
+        let probabilities = views[0]
+            .iter()
+            .zip(&views[1])
+            .map(|(a, b)| (a + b) / 2.0)
+            .collect();
         // Boxes come from the whole-image view, which sees every part of the photo.
         let per_view = maps.data.len() / VIEWS;
-        let maps = ClassMaps { classes: 1000, size: maps.shape[2], data: maps.data[per_view..].to_vec() };
-        let faces = faces::detect(self.face_detector.as_ref(), &prepared.image, self.face_threshold)?;
+        let maps = ClassMaps {
+            classes: 1000,
+            size: maps.shape[2],
+            data: maps.data[per_view..].to_vec(),
+        };
+        let faces = faces::detect(
+            self.face_detector.as_ref(),
+            &prepared.image,
+            self.face_threshold,
+        )?;
         let scene = scene::cues(&prepared.image);
         prepared.timings.inference = ms(started);
-        Ok(Inferred { probabilities, views, maps, faces, scene })
+        Ok(Inferred {
+            probabilities,
+            views,
+            maps,
+            faces,
+            scene,
+        })
     }
 
     /// Turns network outputs into a `DetectLabels` response honouring the request options.
-    pub fn describe(&self, prepared: &Prepared, inferred: &Inferred, options: &DetectOptions) -> DetectLabelsResponse {
+    pub fn describe(
+        &self,
+        prepared: &Prepared,
+        inferred: &Inferred,
+        options: &DetectOptions,
+    ) -> DetectLabelsResponse {
         let mut labels = Vec::new();
         if options.wants_labels() {
             labels = self.candidate_labels(inferred);
@@ -196,9 +262,15 @@ impl LocalLabeler {
                 label.instances = self.instances(&label.name, label.confidence, prepared, inferred);
             }
         }
-        let image_properties =
-            options.wants_image_properties().then(|| image_properties(&prepared.image, options.effective_max_dominant_colors()));
-        DetectLabelsResponse { labels, image_properties, label_model_version: Some(MODEL_VERSION.to_string()), orientation_correction: None }
+        let image_properties = options
+            .wants_image_properties()
+            .then(|| image_properties(&prepared.image, options.effective_max_dominant_colors()));
+        DetectLabelsResponse {
+            labels,
+            image_properties,
+            label_model_version: Some(MODEL_VERSION.to_string()),
+            orientation_correction: None,
+        }
     }
 
     /// Every label worth considering, with parents, aliases and categories, before filtering.
@@ -224,7 +296,9 @@ impl LocalLabeler {
             match labels.iter_mut().find(|l| l.name == "Person") {
                 Some(person) => person.confidence = person.confidence.max(confidence),
                 None => {
-                    let person = t.label_index("Person").map(|i| self.label_from_taxonomy(i, confidence));
+                    let person = t
+                        .label_index("Person")
+                        .map(|i| self.label_from_taxonomy(i, confidence));
                     labels.extend(person);
                 }
             }
@@ -262,27 +336,62 @@ impl LocalLabeler {
         let def = &self.taxonomy.labels[index];
         // Nearest parents first: a parent with more ancestors of its own is more specific.
         let mut parents: Vec<usize> = def.parents.clone();
-        parents.sort_by(|&a, &b| self.taxonomy.labels[b].parents.len().cmp(&self.taxonomy.labels[a].parents.len()).then(a.cmp(&b)));
+        parents.sort_by(|&a, &b| {
+            self.taxonomy.labels[b]
+                .parents
+                .len()
+                .cmp(&self.taxonomy.labels[a].parents.len())
+                .then(a.cmp(&b))
+        });
         Label {
             name: def.name.clone(),
             confidence,
             instances: Vec::new(),
-            parents: parents.iter().map(|&p| NamedItem::new(self.taxonomy.labels[p].name.clone())).collect(),
+            parents: parents
+                .iter()
+                .map(|&p| NamedItem::new(self.taxonomy.labels[p].name.clone()))
+                .collect(),
             aliases: def.aliases.iter().map(NamedItem::new).collect(),
             categories: def.categories.iter().map(NamedItem::new).collect(),
         }
     }
 
-    fn instances(&self, name: &str, confidence: f32, prepared: &Prepared, inferred: &Inferred) -> Vec<Instance> {
-        let instance = |bounding_box: BoundingBox, confidence: f32| Instance { bounding_box, confidence, dominant_colors: Vec::new() };
+    fn instances(
+        &self,
+        name: &str,
+        confidence: f32,
+        prepared: &Prepared,
+        inferred: &Inferred,
+    ) -> Vec<Instance> {
+        let instance = |bounding_box: BoundingBox, confidence: f32| Instance {
+            bounding_box,
+            confidence,
+            dominant_colors: Vec::new(),
+        };
         match name {
-            "Face" => return inferred.faces.iter().map(|f| instance(face_box(f), f.score * 100.0)).collect(),
+            "Face" => {
+                return inferred
+                    .faces
+                    .iter()
+                    .map(|f| instance(face_box(f), f.score * 100.0))
+                    .collect();
+            }
             "Person" | "Human" if !inferred.faces.is_empty() => {
-                return if name == "Person" { inferred.faces.iter().map(|f| instance(person_box(f), f.score * 100.0)).collect() } else { Vec::new() };
+                return if name == "Person" {
+                    inferred
+                        .faces
+                        .iter()
+                        .map(|f| instance(person_box(f), f.score * 100.0))
+                        .collect()
+                } else {
+                    Vec::new()
+                };
             }
             _ => {}
         }
-        let Some(index) = self.taxonomy.label_index(name) else { return Vec::new() };
+        let Some(index) = self.taxonomy.label_index(name) else {
+            return Vec::new();
+        };
         if !self.taxonomy.labels[index].boxable {
             return Vec::new();
         }
@@ -290,13 +399,24 @@ impl LocalLabeler {
             .probabilities
             .iter()
             .enumerate()
-            .filter(|&(class, &p)| p >= 0.01 && (self.taxonomy.classes[class] == index || self.taxonomy.labels[self.taxonomy.classes[class]].parents.contains(&index)))
+            .filter(|&(class, &p)| {
+                p >= 0.01
+                    && (self.taxonomy.classes[class] == index
+                        || self.taxonomy.labels[self.taxonomy.classes[class]]
+                            .parents
+                            .contains(&index))
+            })
             .map(|(class, &p)| (class, p))
             .collect();
         if classes.is_empty() {
             return Vec::new();
         }
-        inferred.maps.locate(&classes, prepared.frame).into_iter().map(|l| instance(l.bounding_box, confidence * l.strength)).collect()
+        inferred
+            .maps
+            .locate(&classes, prepared.frame)
+            .into_iter()
+            .map(|l| instance(l.bounding_box, confidence * l.strength))
+            .collect()
     }
 
     /// All stages for one image.
@@ -306,7 +426,11 @@ impl LocalLabeler {
         let started = Instant::now();
         let response = self.describe(&prepared, &inferred, options);
         prepared.timings.postprocess = ms(started);
-        Ok(Labeled { probe: prepared.probe, response, timings: prepared.timings })
+        Ok(Labeled {
+            probe: prepared.probe,
+            response,
+            timings: prepared.timings,
+        })
     }
 }
 
@@ -330,7 +454,12 @@ fn softmax(logits: &[f32]) -> Vec<f32> {
 fn classifier_input(image: &RgbImage) -> (Tensor, Frame) {
     let (w, h) = image.dimensions();
     let side = w.min(h) as f64 * CLASSIFIER_INPUT as f64 / CLASSIFIER_RESIZE as f64;
-    let centre = Region { left: (w as f64 - side) / 2.0, top: (h as f64 - side) / 2.0, width: side, height: side };
+    let centre = Region {
+        left: (w as f64 - side) / 2.0,
+        top: (h as f64 - side) / 2.0,
+        width: side,
+        height: side,
+    };
     let size = CLASSIFIER_INPUT as usize;
     let plane = size * size;
     let mut data = vec![0.0f32; VIEWS * 3 * plane];
@@ -343,12 +472,22 @@ fn classifier_input(image: &RgbImage) -> (Tensor, Frame) {
             }
         }
     }
-    let whole = Frame { left: 0.0, top: 0.0, width: 1.0, height: 1.0 };
+    let whole = Frame {
+        left: 0.0,
+        top: 0.0,
+        width: 1.0,
+        height: 1.0,
+    };
     (Tensor::new(vec![VIEWS, 3, size, size], data), whole)
 }
 
 fn face_box(f: &Face) -> BoundingBox {
-    BoundingBox { left: f.left, top: f.top, width: f.width, height: f.height }
+    BoundingBox {
+        left: f.left,
+        top: f.top,
+        width: f.width,
+        height: f.height,
+    }
 }
 
 /// A person's visible extent estimated from the face: head and shoulders down to the chest
@@ -359,5 +498,10 @@ fn person_box(f: &Face) -> BoundingBox {
     let right = (cx + 1.3 * f.width).min(1.0);
     let top = (f.top - 0.35 * f.height).max(0.0);
     let bottom = (f.top + 4.0 * f.height).min(1.0);
-    BoundingBox { left, top, width: right - left, height: bottom - top }
+    BoundingBox {
+        left,
+        top,
+        width: right - left,
+        height: bottom - top,
+    }
 }

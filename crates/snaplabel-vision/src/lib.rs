@@ -51,11 +51,16 @@ pub fn default_model_dir() -> PathBuf {
     if let Some(root) = std::env::var_os("LAMBDA_TASK_ROOT").filter(|d| !d.is_empty()) {
         return PathBuf::from(root).join("models");
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
     home.join(".cache/snaplabel/models")
 }
 
 /// The ONNX Runtime library: `SNAPLABEL_ORT_LIBRARY`, else inside the model folder.
 pub fn ort_library_in(model_dir: &Path) -> PathBuf {
-    std::env::var_os("SNAPLABEL_ORT_LIBRARY").filter(|p| !p.is_empty()).map(PathBuf::from).unwrap_or_else(|| model_dir.join(ORT_LIBRARY_FILE))
+    std::env::var_os("SNAPLABEL_ORT_LIBRARY")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| model_dir.join(ORT_LIBRARY_FILE))
 }

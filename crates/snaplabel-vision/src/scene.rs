@@ -55,7 +55,11 @@ pub fn cues(image: &RgbImage) -> SceneCues {
     let small = fit(image, SIDE);
     let (w, h) = small.dimensions();
     if w < 3 || h < 6 {
-        return SceneCues { sky: 0.0, blue_sky: 0.0, vegetation: 0.0 };
+        return SceneCues {
+            sky: 0.0,
+            blue_sky: 0.0,
+            vegetation: 0.0,
+        };
     }
     let luma = |x: u32, y: u32| {
         let p = small.get_pixel(x, y);
@@ -66,7 +70,8 @@ pub fn cues(image: &RgbImage) -> SceneCues {
     for y in 1..top.max(2) {
         for x in 1..w - 1 {
             counted += 1;
-            let gradient = (luma(x + 1, y) - luma(x - 1, y)).abs() + (luma(x, y + 1) - luma(x, y - 1)).abs();
+            let gradient =
+                (luma(x + 1, y) - luma(x - 1, y)).abs() + (luma(x, y + 1) - luma(x, y - 1)).abs();
             let (hue, sat, val) = hsv(small.get_pixel(x, y));
             let blue = (185.0..=250.0).contains(&hue) && sat > 0.12 && val > 0.35;
             let pale = sat < 0.12 && val > 0.7;
@@ -100,14 +105,39 @@ pub fn labels(cues: &SceneCues) -> Vec<SceneLabel> {
     let mut out = Vec::new();
     if cues.sky >= 0.5 && cues.blue_sky >= 0.2 {
         let c = confidence(cues.sky, 0.5);
-        out.push(SceneLabel { name: "Sky", confidence: c, parents: &["Outdoors", "Nature"], categories: NATURE });
-        out.push(SceneLabel { name: "Outdoors", confidence: c, parents: &[], categories: NATURE });
+        out.push(SceneLabel {
+            name: "Sky",
+            confidence: c,
+            parents: &["Outdoors", "Nature"],
+            categories: NATURE,
+        });
+        out.push(SceneLabel {
+            name: "Outdoors",
+            confidence: c,
+            parents: &[],
+            categories: NATURE,
+        });
     }
     if cues.vegetation >= 0.3 {
         let c = confidence(cues.vegetation, 0.3);
-        out.push(SceneLabel { name: "Vegetation", confidence: c, parents: &["Plant", "Nature"], categories: &["Plants and Flowers"] });
-        out.push(SceneLabel { name: "Plant", confidence: c, parents: &["Nature"], categories: &["Plants and Flowers"] });
-        out.push(SceneLabel { name: "Nature", confidence: c, parents: &[], categories: NATURE });
+        out.push(SceneLabel {
+            name: "Vegetation",
+            confidence: c,
+            parents: &["Plant", "Nature"],
+            categories: &["Plants and Flowers"],
+        });
+        out.push(SceneLabel {
+            name: "Plant",
+            confidence: c,
+            parents: &["Nature"],
+            categories: &["Plants and Flowers"],
+        });
+        out.push(SceneLabel {
+            name: "Nature",
+            confidence: c,
+            parents: &[],
+            categories: NATURE,
+        });
     }
     out
 }
@@ -118,22 +148,43 @@ mod tests {
 
     #[test]
     fn blue_top_is_sky_and_green_image_is_vegetation() {
-        let img = RgbImage::from_fn(120, 90, |_, y| if y < 40 { image::Rgb([90, 150, 230]) } else { image::Rgb([40, 140, 40]) });
+        let img = RgbImage::from_fn(120, 90, |_, y| {
+            if y < 40 {
+                image::Rgb([90, 150, 230])
+            } else {
+                image::Rgb([40, 140, 40])
+            }
+        });
         let c = cues(&img);
         assert!(c.sky > 0.9 && c.vegetation > 0.5, "{c:?}");
         let names: Vec<&str> = labels(&c).iter().map(|l| l.name).collect();
-        assert!(names.contains(&"Sky") && names.contains(&"Plant"), "{names:?}");
+        assert!(
+            names.contains(&"Sky") && names.contains(&"Plant"),
+            "{names:?}"
+        );
     }
 
     #[test]
     fn a_white_studio_wall_is_not_sky() {
-        let img = RgbImage::from_fn(120, 90, |_, y| if y < 50 { image::Rgb([245, 245, 245]) } else { image::Rgb([200, 40, 40]) });
+        let img = RgbImage::from_fn(120, 90, |_, y| {
+            if y < 50 {
+                image::Rgb([245, 245, 245])
+            } else {
+                image::Rgb([200, 40, 40])
+            }
+        });
         assert!(labels(&cues(&img)).iter().all(|l| l.name != "Sky"));
     }
 
     #[test]
     fn a_textured_grey_image_has_no_scene_words() {
-        let img = RgbImage::from_fn(120, 90, |x, y| if (x + y) % 2 == 0 { image::Rgb([60, 60, 60]) } else { image::Rgb([200, 200, 200]) });
+        let img = RgbImage::from_fn(120, 90, |x, y| {
+            if (x + y) % 2 == 0 {
+                image::Rgb([60, 60, 60])
+            } else {
+                image::Rgb([200, 200, 200])
+            }
+        });
         assert!(labels(&cues(&img)).is_empty());
     }
 }

@@ -48,17 +48,33 @@ const CONTRIBUTION_FLOOR: f32 = 1e-3;
 
 impl Taxonomy {
     pub fn embedded() -> Taxonomy {
-        Taxonomy::parse(include_str!("../data/taxonomy.json")).expect("the committed taxonomy parses")
+        Taxonomy::parse(include_str!("../data/taxonomy.json"))
+            .expect("the committed taxonomy parses")
     }
 
     pub fn parse(json: &str) -> Result<Taxonomy, String> {
         let file: TaxonomyFile = serde_json::from_str(json).map_err(|e| e.to_string())?;
         let n = file.labels.len();
-        if file.labels.iter().any(|l| l.parents.iter().any(|&p| p >= n)) || file.classes.iter().any(|&c| c >= n) {
+        if file
+            .labels
+            .iter()
+            .any(|l| l.parents.iter().any(|&p| p >= n))
+            || file.classes.iter().any(|&c| c >= n)
+        {
             return Err("taxonomy indices out of range".into());
         }
-        let by_name = file.labels.iter().enumerate().map(|(i, l)| (l.name.clone(), i)).collect();
-        Ok(Taxonomy { version: file.version, labels: file.labels, classes: file.classes, by_name })
+        let by_name = file
+            .labels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.name.clone(), i))
+            .collect();
+        Ok(Taxonomy {
+            version: file.version,
+            labels: file.labels,
+            classes: file.classes,
+            by_name,
+        })
     }
 
     pub fn label_index(&self, name: &str) -> Option<usize> {
@@ -75,7 +91,11 @@ impl Taxonomy {
             }
             let label = self.classes[class];
             for &target in std::iter::once(&label).chain(self.labels[label].parents.iter()) {
-                let entry = by_label.entry(target).or_insert_with(|| Scored { label: target, probability: 0.0, classes: Vec::new() });
+                let entry = by_label.entry(target).or_insert_with(|| Scored {
+                    label: target,
+                    probability: 0.0,
+                    classes: Vec::new(),
+                });
                 entry.probability += p;
                 entry.classes.push((class, p));
             }
@@ -88,7 +108,11 @@ impl Taxonomy {
                 s
             })
             .collect();
-        scored.sort_by(|a, b| b.probability.total_cmp(&a.probability).then(a.label.cmp(&b.label)));
+        scored.sort_by(|a, b| {
+            b.probability
+                .total_cmp(&a.probability)
+                .then(a.label.cmp(&b.label))
+        });
         scored
     }
 }
@@ -101,7 +125,20 @@ mod tests {
     fn embedded_taxonomy_covers_every_class() {
         let t = Taxonomy::embedded();
         assert_eq!(t.classes.len(), 1000);
-        for name in ["Cat", "Dog", "Bird", "Animal", "Car", "Motorcycle", "Food", "Beverage", "Building", "Cup", "Landscape", "Outdoors"] {
+        for name in [
+            "Cat",
+            "Dog",
+            "Bird",
+            "Animal",
+            "Car",
+            "Motorcycle",
+            "Food",
+            "Beverage",
+            "Building",
+            "Cup",
+            "Landscape",
+            "Outdoors",
+        ] {
             assert!(t.label_index(name).is_some(), "{name}");
         }
         // No label is its own ancestor.
@@ -119,12 +156,24 @@ mod tests {
         p[285] = 0.4; // Egyptian cat
         p[967] = 0.1; // espresso
         let scored = t.aggregate(&p);
-        let get = |name: &str| scored.iter().find(|s| t.labels[s.label].name == name).map(|s| s.probability).unwrap_or(0.0);
+        let get = |name: &str| {
+            scored
+                .iter()
+                .find(|s| t.labels[s.label].name == name)
+                .map(|s| s.probability)
+                .unwrap_or(0.0)
+        };
         assert!((get("Cat") - 0.9).abs() < 1e-5);
         assert!((get("Animal") - 0.9).abs() < 1e-5);
         assert!((get("Tiger Cat") - 0.3).abs() < 1e-6);
         assert!((get("Coffee") - 0.1).abs() < 1e-6);
-        let cat = scored.iter().find(|s| t.labels[s.label].name == "Cat").unwrap();
-        assert_eq!(cat.classes.iter().map(|c| c.0).collect::<Vec<_>>(), [285, 282, 281]);
+        let cat = scored
+            .iter()
+            .find(|s| t.labels[s.label].name == "Cat")
+            .unwrap();
+        assert_eq!(
+            cat.classes.iter().map(|c| c.0).collect::<Vec<_>>(),
+            [285, 282, 281]
+        );
     }
 }

@@ -1,21 +1,27 @@
 //! Real photos through the real models, on both engines.
 
-use snaplabel_core::detect::{DetectOptions, Feature, Label};
 use snaplabel_core::ErrorCode;
+use snaplabel_core::detect::{DetectOptions, Feature, Label};
 use snaplabel_vision::labeler::LabelError;
 use snaplabel_vision::{EngineKind, LoadOptions, LocalLabeler, default_model_dir};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
 fn fixture(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/photos").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/photos")
+        .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 fn labeler(engine: EngineKind) -> &'static LocalLabeler {
     static ORT: OnceLock<LocalLabeler> = OnceLock::new();
     static TRACT: OnceLock<LocalLabeler> = OnceLock::new();
-    let cell = if engine == EngineKind::Ort { &ORT } else { &TRACT };
+    let cell = if engine == EngineKind::Ort {
+        &ORT
+    } else {
+        &TRACT
+    };
     cell.get_or_init(|| {
         LocalLabeler::load(&LoadOptions::new(default_model_dir(), engine))
             .unwrap_or_else(|e| panic!("{e} — the README's test command installs the models"))
@@ -24,7 +30,11 @@ fn labeler(engine: EngineKind) -> &'static LocalLabeler {
 
 fn labels(engine: EngineKind, photo: &str) -> Vec<Label> {
     let options = DetectOptions::default();
-    labeler(engine).label(&fixture(photo), &options).unwrap().response.labels
+    labeler(engine)
+        .label(&fixture(photo), &options)
+        .unwrap()
+        .response
+        .labels
 }
 
 fn find<'a>(labels: &'a [Label], name: &str) -> Option<&'a Label> {
@@ -32,7 +42,10 @@ fn find<'a>(labels: &'a [Label], name: &str) -> Option<&'a Label> {
 }
 
 fn names(labels: &[Label]) -> Vec<String> {
-    labels.iter().map(|l| format!("{} {:.0}", l.name, l.confidence)).collect()
+    labels
+        .iter()
+        .map(|l| format!("{} {:.0}", l.name, l.confidence))
+        .collect()
 }
 
 #[test]
@@ -44,8 +57,14 @@ fn a_tabby_is_a_cat_with_a_box() {
     assert!(cat.categories.iter().any(|c| c.name == "Animals and Pets"));
     assert!(!cat.instances.is_empty(), "Cat has a box");
     let b = cat.instances[0].bounding_box;
-    assert!(b.width > 0.2 && b.height > 0.3 && b.left >= 0.0 && b.left + b.width <= 1.0 + 1e-4, "{b:?}");
-    assert!(find(&labels, "Animal").is_some_and(|a| a.instances.is_empty()), "abstract labels have no box");
+    assert!(
+        b.width > 0.2 && b.height > 0.3 && b.left >= 0.0 && b.left + b.width <= 1.0 + 1e-4,
+        "{b:?}"
+    );
+    assert!(
+        find(&labels, "Animal").is_some_and(|a| a.instances.is_empty()),
+        "abstract labels have no box"
+    );
     assert!(find(&labels, "Person").is_none(), "{:?}", names(&labels));
 }
 
@@ -53,7 +72,11 @@ fn a_tabby_is_a_cat_with_a_box() {
 fn an_espresso_is_coffee_in_a_cup() {
     let labels = labels(EngineKind::Ort, "coffee.png");
     for expected in ["Cup", "Coffee", "Espresso", "Beverage"] {
-        assert!(find(&labels, expected).is_some(), "{expected} in {:?}", names(&labels));
+        assert!(
+            find(&labels, expected).is_some(),
+            "{expected} in {:?}",
+            names(&labels)
+        );
     }
 }
 
@@ -62,16 +85,26 @@ fn portraits_get_person_and_face_with_boxes() {
     for photo in ["astronaut.png", "grace_hopper.jpg"] {
         let labels = labels(EngineKind::Ort, photo);
         for expected in ["Person", "Human", "Face"] {
-            assert!(find(&labels, expected).is_some(), "{photo}: {expected} in {:?}", names(&labels));
+            assert!(
+                find(&labels, expected).is_some(),
+                "{photo}: {expected} in {:?}",
+                names(&labels)
+            );
         }
         let face = find(&labels, "Face").unwrap();
         assert_eq!(face.instances.len(), 1, "{photo}: one face");
         let b = face.instances[0].bounding_box;
-        assert!(b.width > 0.1 && b.width < 0.6 && b.top < 0.5, "{photo}: {b:?}");
+        assert!(
+            b.width > 0.1 && b.width < 0.6 && b.top < 0.5,
+            "{photo}: {b:?}"
+        );
         let person = find(&labels, "Person").unwrap();
         assert!(!person.instances.is_empty());
         let p = person.instances[0].bounding_box;
-        assert!(p.left <= b.left && p.top <= b.top && p.width >= b.width, "{photo}: person box contains the face");
+        assert!(
+            p.left <= b.left && p.top <= b.top && p.width >= b.width,
+            "{photo}: person box contains the face"
+        );
     }
 }
 
@@ -85,20 +118,31 @@ fn a_motorcycle_is_a_motorcycle_with_a_box() {
 
 #[test]
 fn both_engines_agree_on_the_top_five() {
-    for photo in ["chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png", "grace_hopper.jpg"] {
+    for photo in [
+        "chelsea.png",
+        "coffee.png",
+        "rocket.jpg",
+        "motorcycle_left.png",
+        "grace_hopper.jpg",
+    ] {
         let bytes = fixture(photo);
         let top5 = |engine| {
             let l = labeler(engine);
             let mut prepared = LocalLabeler::prepare(&bytes, &l.limits()).unwrap();
             let inferred = l.infer(&mut prepared).unwrap();
-            let mut ranked: Vec<(usize, f32)> = inferred.probabilities.iter().copied().enumerate().collect();
+            let mut ranked: Vec<(usize, f32)> =
+                inferred.probabilities.iter().copied().enumerate().collect();
             ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
             ranked.truncate(5);
             (ranked, inferred.faces.len())
         };
         let (ort, ort_faces) = top5(EngineKind::Ort);
         let (tract, tract_faces) = top5(EngineKind::Tract);
-        assert_eq!(ort.iter().map(|c| c.0).collect::<Vec<_>>(), tract.iter().map(|c| c.0).collect::<Vec<_>>(), "{photo}");
+        assert_eq!(
+            ort.iter().map(|c| c.0).collect::<Vec<_>>(),
+            tract.iter().map(|c| c.0).collect::<Vec<_>>(),
+            "{photo}"
+        );
         for (a, b) in ort.iter().zip(&tract) {
             assert!((a.1 - b.1).abs() < 1e-3, "{photo}: {a:?} vs {b:?}");
         }
@@ -110,18 +154,38 @@ fn both_engines_agree_on_the_top_five() {
 fn options_shape_the_response_like_rekognition() {
     let l = labeler(EngineKind::Ort);
     let bytes = fixture("chelsea.png");
-    let only_properties = DetectOptions { features: vec![Feature::ImageProperties], ..Default::default() };
+    let only_properties = DetectOptions {
+        features: vec![Feature::ImageProperties],
+        ..Default::default()
+    };
     let r = l.label(&bytes, &only_properties).unwrap().response;
     assert!(r.labels.is_empty());
     let p = r.image_properties.unwrap();
     assert!(!p.dominant_colors.is_empty() && p.dominant_colors.len() <= 10);
     let q = p.quality.unwrap();
-    assert!(q.brightness > 10.0 && q.brightness < 90.0 && q.sharpness > 0.0 && q.contrast > 0.0, "{q:?}");
+    assert!(
+        q.brightness > 10.0 && q.brightness < 90.0 && q.sharpness > 0.0 && q.contrast > 0.0,
+        "{q:?}"
+    );
 
-    let two = DetectOptions { max_labels: Some(2), min_confidence: Some(0.0), ..Default::default() };
+    let two = DetectOptions {
+        max_labels: Some(2),
+        min_confidence: Some(0.0),
+        ..Default::default()
+    };
     assert_eq!(l.label(&bytes, &two).unwrap().response.labels.len(), 2);
-    let high = DetectOptions { min_confidence: Some(99.9), ..Default::default() };
-    assert!(l.label(&bytes, &high).unwrap().response.labels.iter().all(|l| l.confidence >= 99.9));
+    let high = DetectOptions {
+        min_confidence: Some(99.9),
+        ..Default::default()
+    };
+    assert!(
+        l.label(&bytes, &high)
+            .unwrap()
+            .response
+            .labels
+            .iter()
+            .all(|l| l.confidence >= 99.9)
+    );
 }
 
 #[test]
@@ -130,9 +194,15 @@ fn bad_inputs_get_their_codes_not_labels() {
     let png = fixture("chelsea.png");
     for (bytes, code) in [
         (Vec::new(), ErrorCode::EmptyObject),
-        (b"hello, I am a text file called photo.jpg".to_vec(), ErrorCode::UnsupportedFormat),
+        (
+            b"hello, I am a text file called photo.jpg".to_vec(),
+            ErrorCode::UnsupportedFormat,
+        ),
         (png[..png.len() / 2].to_vec(), ErrorCode::CorruptImage),
-        (vec![0xFF, 0xD8, 0xFF, 0xDB, 0, 3, 9], ErrorCode::CorruptImage),
+        (
+            vec![0xFF, 0xD8, 0xFF, 0xDB, 0, 3, 9],
+            ErrorCode::CorruptImage,
+        ),
     ] {
         match l.label(&bytes, &DetectOptions::default()) {
             Err(LabelError::Image(e)) => assert_eq!(e.code, code, "{e}"),

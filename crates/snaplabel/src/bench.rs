@@ -39,13 +39,16 @@ fn parse_engine(s: &str) -> Result<EngineKind, String> {
 /// Phone photos are 12 MP (4032×3024) JPEGs at high quality with sensor noise; made here from the
 /// fixture photos, upscaled, with deterministic noise so they compress like real ones (3–4 MB).
 pub fn phone_photos(count: usize) -> anyhow::Result<PathBuf> {
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| ".".into());
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| ".".into());
     let dir = home.join(format!(".cache/snaplabel/bench-12mp-{count}"));
     if dir.join(".complete").exists() {
         return Ok(dir);
     }
     std::fs::create_dir_all(&dir)?;
-    let sources = collect(&[PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/photos")]);
+    let sources =
+        collect(&[PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/photos")]);
     if sources.is_empty() {
         bail!("no fixture photos found to build the benchmark set from");
     }
@@ -53,8 +56,11 @@ pub fn phone_photos(count: usize) -> anyhow::Result<PathBuf> {
     let mut seed = 0x9E37_79B9_7F4A_7C15u64;
     for i in 0..count {
         let source = &sources[i % sources.len()];
-        let img = image::open(source).with_context(|| source.display().to_string())?.into_rgb8();
-        let mut big = image::imageops::resize(&img, 4032, 3024, image::imageops::FilterType::Triangle);
+        let img = image::open(source)
+            .with_context(|| source.display().to_string())?
+            .into_rgb8();
+        let mut big =
+            image::imageops::resize(&img, 4032, 3024, image::imageops::FilterType::Triangle);
         for px in big.pixels_mut() {
             for c in px.0.iter_mut() {
                 seed ^= seed << 13;
@@ -72,7 +78,12 @@ pub fn phone_photos(count: usize) -> anyhow::Result<PathBuf> {
 
 fn save_jpeg(img: &RgbImage, path: &Path) -> anyhow::Result<()> {
     let mut out = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 92).write_image(img.as_raw(), img.width(), img.height(), image::ExtendedColorType::Rgb8)?;
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 92).write_image(
+        img.as_raw(),
+        img.width(),
+        img.height(),
+        image::ExtendedColorType::Rgb8,
+    )?;
     std::fs::write(path, out)?;
     Ok(())
 }
@@ -97,16 +108,32 @@ pub fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
     }
     let bytes: Vec<Vec<u8>> = files.iter().map(std::fs::read).collect::<Result<_, _>>()?;
     let mean_mb = bytes.iter().map(|b| b.len()).sum::<usize>() as f64 / bytes.len() as f64 / 1e6;
-    println!("benchmark folder: {} ({} images, {mean_mb:.1} MB each on average)", folder.display(), files.len());
-    let model_dir = args.model_dir.clone().unwrap_or_else(snaplabel_vision::default_model_dir);
-    let engines = if args.engine.is_empty() { vec![EngineKind::Ort, EngineKind::Tract] } else { args.engine.clone() };
-    let options = DetectOptions { features: vec![Feature::GeneralLabels, Feature::ImageProperties], ..Default::default() };
+    println!(
+        "benchmark folder: {} ({} images, {mean_mb:.1} MB each on average)",
+        folder.display(),
+        files.len()
+    );
+    let model_dir = args
+        .model_dir
+        .clone()
+        .unwrap_or_else(snaplabel_vision::default_model_dir);
+    let engines = if args.engine.is_empty() {
+        vec![EngineKind::Ort, EngineKind::Tract]
+    } else {
+        args.engine.clone()
+    };
+    let options = DetectOptions {
+        features: vec![Feature::GeneralLabels, Feature::ImageProperties],
+        ..Default::default()
+    };
     let mut snaplabel_rate = None;
 
     for engine in engines {
-        let labeler = LocalLabeler::load(&LoadOptions::new(model_dir.clone(), engine)).context("loading the model")?;
+        let labeler = LocalLabeler::load(&LoadOptions::new(model_dir.clone(), engine))
+            .context("loading the model")?;
         labeler.label(&bytes[0], &options).context("warm-up")?;
-        let (mut decode, mut preprocess, mut inference, mut post, mut total) = (vec![], vec![], vec![], vec![], vec![]);
+        let (mut decode, mut preprocess, mut inference, mut post, mut total) =
+            (vec![], vec![], vec![], vec![], vec![]);
         for _ in 0..args.rounds.max(1) {
             for b in &bytes {
                 let started = Instant::now();
@@ -118,15 +145,32 @@ pub fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
                 post.push(labeled.timings.postprocess);
             }
         }
-        println!("\n{engine}: one image at a time, bytes → labels ({} runs)", total.len());
+        println!(
+            "\n{engine}: one image at a time, bytes → labels ({} runs)",
+            total.len()
+        );
         println!("  stage          p50 ms   p95 ms");
-        for (name, values) in [("decode", &mut decode), ("resize", &mut preprocess), ("inference", &mut inference), ("postprocess", &mut post), ("total", &mut total)] {
-            println!("  {name:<12} {:>8.1} {:>8.1}", percentile(values, 50.0), percentile(values, 95.0));
+        for (name, values) in [
+            ("decode", &mut decode),
+            ("resize", &mut preprocess),
+            ("inference", &mut inference),
+            ("postprocess", &mut post),
+            ("total", &mut total),
+        ] {
+            println!(
+                "  {name:<12} {:>8.1} {:>8.1}",
+                percentile(values, 50.0),
+                percentile(values, 95.0)
+            );
         }
-        let jobs = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let jobs = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
         let started = Instant::now();
         let mut failed = 0;
-        label_files(&labeler, &files, &options, jobs, |o| failed += o.result.is_err() as usize);
+        label_files(&labeler, &files, &options, jobs, |o| {
+            failed += o.result.is_err() as usize
+        });
         let secs = started.elapsed().as_secs_f64();
         let rate = files.len() as f64 / secs;
         println!("  folder, decode overlapping inference: {rate:.1} images/s ({failed} failed)");
@@ -137,23 +181,42 @@ pub fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
 
     // Peak memory of the real command on the same folder.
     let exe = std::env::current_exe()?;
-    let out = Command::new(exe).args(["label", "--json"]).arg(&folder).arg("--model-dir").arg(&model_dir).output()?;
+    let out = Command::new(exe)
+        .args(["label", "--json"])
+        .arg(&folder)
+        .arg("--model-dir")
+        .arg(&model_dir)
+        .output()?;
     let summary = String::from_utf8_lossy(&out.stderr);
     if let Some(line) = summary.lines().rev().find(|l| l.contains("images in")) {
         println!("\n`snaplabel label --json` on the folder: {line}");
     }
 
     if let Some(python) = &args.yardstick_python {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tools/bench/yardstick.py");
-        let out = Command::new(python).arg(script).arg(model_dir.join(snaplabel_vision::CLASSIFIER_FILE)).arg(&folder).output()?;
+        let script =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tools/bench/yardstick.py");
+        let out = Command::new(python)
+            .arg(script)
+            .arg(model_dir.join(snaplabel_vision::CLASSIFIER_FILE))
+            .arg(&folder)
+            .output()?;
         if !out.status.success() {
-            bail!("the yardstick failed: {}", String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "the yardstick failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         let result: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-        let rate = result["images"].as_f64().unwrap_or(0.0) / result["seconds"].as_f64().unwrap_or(f64::MAX);
-        println!("\nyardstick (Python + Pillow + onnxruntime, classification only): {rate:.1} images/s");
+        let rate = result["images"].as_f64().unwrap_or(0.0)
+            / result["seconds"].as_f64().unwrap_or(f64::MAX);
+        println!(
+            "\nyardstick (Python + Pillow + onnxruntime, classification only): {rate:.1} images/s"
+        );
         if let Some(ours) = snaplabel_rate {
-            println!("snaplabel (ort, full labels + faces + properties) is {:.1}× as fast", ours / rate);
+            println!(
+                "snaplabel (ort, full labels + faces + properties) is {:.1}× as fast",
+                ours / rate
+            );
         }
     }
     Ok(std::process::ExitCode::SUCCESS)

@@ -41,10 +41,20 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
         config.s3_port = args.s3_port;
         config.labeler = args.labeler;
         config.static_dir = args.static_dir.or_else(|| Some(PathBuf::from("dist")));
-        config.local = LocalModelOptions { model_dir: args.model_dir, engine: Some(args.engine) };
-        let stack = DevStack::start(config).await.map_err(|e| anyhow::anyhow!("{e}")).context("starting the local stack")?;
+        config.local = LocalModelOptions {
+            model_dir: args.model_dir,
+            engine: Some(args.engine),
+        };
+        let stack = DevStack::start(config)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .context("starting the local stack")?;
         eprintln!("\nsnaplabel dev is running — open {}/", stack.app_url);
-        eprintln!("  S3 endpoint  {} (bucket {})", stack.s3_url, snaplabel_dev::BUCKET);
+        eprintln!(
+            "  S3 endpoint  {} (bucket {})",
+            stack.s3_url,
+            snaplabel_dev::BUCKET
+        );
         eprintln!("  data         {}", args.data_dir.display());
         eprintln!("  Ctrl-C stops it; uploads still queued are labeled at the next start\n");
         tokio::signal::ctrl_c().await?;

@@ -2,10 +2,8 @@
 //! throughput and memory under load, against `snaplabel dev` started as a child process on free
 //! ports (so its memory is measured apart from this client's).
 
-use anyhow::Context;
 use clap::Args;
-use serde_json::{Value, json};
-use snaplabel_dev::IDENTITY_POOL_ID;
+use snaplabel_dev::client::{GuestClient, Polling};
 use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
@@ -25,44 +23,6 @@ pub struct DevBenchArgs {
     pub model_dir: Option<PathBuf>,
 }
 
-struct Client {
-    http: reqwest::Client,
-    app: String,
-    identity: String,
-}
-
-impl Client {
-    /// Presign and PUT; returns the create answer once the PUT has completed.
-    async fn upload(&self, photo: &bytes::Bytes, name: &str) -> anyhow::Result<Value> {
-        let created: Value = self
-            .http
-            .post(format!("{}/api/uploads", self.app))
-            .header("x-snaplabel-identity", &self.identity)
-            .json(&json!({"filename": name, "content_type": "image/jpeg", "size": photo.len()}))
-            .send()
-            .await?
-            .json()
-            .await?;
-        let mut put = self.http.put(created["upload"]["url"].as_str().context("no upload url")?).body(photo.clone());
-        for (k, v) in created["upload"]["headers"].as_object().context("no headers")? {
-            put = put.header(k, v.as_str().unwrap_or_default());
-        }
-        anyhow::ensure!(put.send().await?.status().is_success(), "PUT refused");
-        Ok(created)
-    }
-
-    /// Polls HEAD every 2 ms: the measurement, not the SPA's backoff.
-    async fn wait(&self, created: &Value) -> anyhow::Result<()> {
-        let url = created["result"]["head_url"].as_str().context("no head url")?;
-        let deadline = Instant::now() + Duration::from_secs(600);
-        while self.http.head(url).send().await?.status() != 200 {
-            anyhow::ensure!(Instant::now() < deadline, "no result after 10 minutes");
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        Ok(())
-    }
-}
-
 fn percentile(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[(((p / 100.0) * (v.len() - 1) as f64).round() as usize).min(v.len() - 1)]
@@ -74,46 +34,57 @@ pub fn run(args: DevBenchArgs) -> anyhow::Result<ExitCode> {
         None => std::fs::read(crate::bench::phone_photos(1)?.join("phone-00.jpg"))?,
     };
     let photo = bytes::Bytes::from(photo);
-    let free_port = || std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port());
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+    };
     let (port, s3_port) = (free_port()?, free_port()?);
     let data = std::env::temp_dir().join(format!("snaplabel-dev-bench-{}", std::process::id()));
     let mut command = Command::new(std::env::current_exe()?);
-    command.args(["dev", "--port", &port.to_string(), "--s3-port", &s3_port.to_string(), "--data-dir"]).arg(&data);
+    command
+        .args([
+            "dev",
+            "--port",
+            &port.to_string(),
+            "--s3-port",
+            &s3_port.to_string(),
+            "--data-dir",
+        ])
+        .arg(&data);
     if let Some(dir) = &args.model_dir {
         command.arg("--model-dir").arg(dir);
     }
-    let mut child = command.stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
+    let mut child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
     let pid = child.id();
     let runtime = tokio::runtime::Runtime::new()?;
     let result = runtime.block_on(async move {
         let app_url = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(60);
-        while http.get(format!("{app_url}/healthz")).send().await.is_err() {
+        while reqwest::get(format!("{app_url}/healthz")).await.is_err() {
             anyhow::ensure!(Instant::now() < deadline, "snaplabel dev did not start");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let id: Value = http
-            .post(format!("{app_url}/"))
-            .header("x-amz-target", "AWSCognitoIdentityService.GetId")
-            .header("content-type", "application/x-amz-json-1.1")
-            .body(json!({"IdentityPoolId": IDENTITY_POOL_ID}).to_string())
-            .send()
-            .await?
-            .json()
-            .await?;
-        let client = std::sync::Arc::new(Client { http, app: app_url.clone(), identity: id["IdentityId"].as_str().unwrap_or_default().to_string() });
+        let client = GuestClient::connect(&app_url).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let upload = |name: String| {
+            let (client, photo) = (client.clone(), photo.clone());
+            async move {
+                let created = client.upload(&name, "image/jpeg", photo).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                let put_done = Instant::now();
+                client.wait_result(&created, Polling::tight(Duration::from_secs(600))).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                Ok::<f64, anyhow::Error>(put_done.elapsed().as_secs_f64() * 1e3)
+            }
+        };
         println!("photo: {:.1} MB JPEG", photo.len() as f64 / 1e6);
 
         // Warm-up, then one upload at a time.
-        let c = client.upload(&photo, "warm-up.jpg").await?;
-        client.wait(&c).await?;
+        upload("warm-up.jpg".into()).await?;
         let mut latencies = Vec::new();
         for i in 0..args.sequential {
-            let created = client.upload(&photo, &format!("seq-{i}.jpg")).await?;
-            let put_done = Instant::now();
-            client.wait(&created).await?;
-            latencies.push(put_done.elapsed().as_secs_f64() * 1e3);
+            latencies.push(upload(format!("seq-{i}.jpg")).await?);
         }
         println!(
             "upload complete → result visible to HEAD, one at a time ({} uploads): p50 {:.0} ms, p95 {:.0} ms",
@@ -125,13 +96,7 @@ pub fn run(args: DevBenchArgs) -> anyhow::Result<ExitCode> {
         let started = Instant::now();
         let mut tasks = Vec::new();
         for i in 0..args.concurrent {
-            let (client, photo) = (client.clone(), photo.clone());
-            tasks.push(tokio::spawn(async move {
-                let created = client.upload(&photo, &format!("load-{i}.jpg")).await?;
-                let put_done = Instant::now();
-                client.wait(&created).await?;
-                Ok::<f64, anyhow::Error>(put_done.elapsed().as_secs_f64() * 1e3)
-            }));
+            tasks.push(tokio::spawn(upload(format!("load-{i}.jpg"))));
         }
         let mut waits = Vec::new();
         for t in tasks {
@@ -159,6 +124,12 @@ pub fn run(args: DevBenchArgs) -> anyhow::Result<ExitCode> {
 /// Peak resident memory (VmHWM) of another process, in MB.
 fn peak_rss_mb_of(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: f64 = status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    let kb: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
     Some(kb / 1024.0)
 }

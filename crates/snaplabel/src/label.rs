@@ -22,7 +22,9 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 /// Extensions picked up when walking folders (explicitly named files are always labeled).
-const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "jpe", "png", "webp", "gif", "bmp", "tif", "tiff"];
+const IMAGE_EXTENSIONS: &[&str] = &[
+    "jpg", "jpeg", "jpe", "png", "webp", "gif", "bmp", "tif", "tiff",
+];
 /// Files bigger than this are refused unread.
 const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
 
@@ -81,7 +83,11 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     for path in entries {
         if path.is_dir() {
             walk(&path, out);
-        } else if path.extension().and_then(|e| e.to_str()).is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str())) {
+        } else if path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+        {
             out.push(path);
         }
     }
@@ -90,16 +96,29 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 fn read_image(path: &Path) -> Result<Vec<u8>, ImageError> {
     let meta = std::fs::metadata(path).map_err(|e| io_error(path, e))?;
     if meta.is_dir() {
-        return Err(ImageError::new(ErrorCode::UnsupportedFormat, format!("{} is a folder that cannot be read", path.display())));
+        return Err(ImageError::new(
+            ErrorCode::UnsupportedFormat,
+            format!("{} is a folder that cannot be read", path.display()),
+        ));
     }
     if meta.len() > MAX_FILE_BYTES {
-        return Err(ImageError::new(ErrorCode::TooLarge, format!("the file is {} bytes; at most {MAX_FILE_BYTES} are read", meta.len())));
+        return Err(ImageError::new(
+            ErrorCode::TooLarge,
+            format!(
+                "the file is {} bytes; at most {MAX_FILE_BYTES} are read",
+                meta.len()
+            ),
+        ));
     }
     std::fs::read(path).map_err(|e| io_error(path, e))
 }
 
 fn io_error(path: &Path, e: std::io::Error) -> ImageError {
-    let code = if e.kind() == std::io::ErrorKind::NotFound { ErrorCode::ObjectMissing } else { ErrorCode::StorageFailed };
+    let code = if e.kind() == std::io::ErrorKind::NotFound {
+        ErrorCode::ObjectMissing
+    } else {
+        ErrorCode::StorageFailed
+    };
     ImageError::new(code, format!("cannot read {}: {e}", path.display()))
 }
 
@@ -110,7 +129,13 @@ pub struct Outcome {
 }
 
 /// Labels `files` with overlapping decode and inference, calling `emit` in input order.
-pub fn label_files(labeler: &LocalLabeler, files: &[PathBuf], options: &DetectOptions, jobs: usize, mut emit: impl FnMut(Outcome)) {
+pub fn label_files(
+    labeler: &LocalLabeler,
+    files: &[PathBuf],
+    options: &DetectOptions,
+    jobs: usize,
+    mut emit: impl FnMut(Outcome),
+) {
     let limits = labeler.limits();
     let next = AtomicUsize::new(0);
     // Bounded: decoded images wait here for the networks, never more than a couple per worker.
@@ -123,7 +148,8 @@ pub fn label_files(labeler: &LocalLabeler, files: &[PathBuf], options: &DetectOp
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(path) = files.get(i) else { break };
-                    let prepared = read_image(path).and_then(|bytes| LocalLabeler::prepare(&bytes, &limits));
+                    let prepared =
+                        read_image(path).and_then(|bytes| LocalLabeler::prepare(&bytes, &limits));
                     if tx.send((i, prepared)).is_err() {
                         break;
                     }
@@ -135,15 +161,24 @@ pub fn label_files(labeler: &LocalLabeler, files: &[PathBuf], options: &DetectOp
         let mut next_out = 0;
         for (i, prepared) in rx {
             let result = prepared.map_err(ErrorBody::from).and_then(|mut prepared| {
-                let inferred = labeler.infer(&mut prepared).map_err(|e| ErrorBody::new(ErrorCode::LabelerFailed, e.to_string()))?;
+                let inferred = labeler
+                    .infer(&mut prepared)
+                    .map_err(|e| ErrorBody::new(ErrorCode::LabelerFailed, e.to_string()))?;
                 let started = Instant::now();
                 let response = labeler.describe(&prepared, &inferred, options);
                 prepared.timings.postprocess = started.elapsed().as_secs_f64() * 1e3;
-                Ok(Labeled { probe: prepared.probe, response, timings: prepared.timings })
+                Ok(Labeled {
+                    probe: prepared.probe,
+                    response,
+                    timings: prepared.timings,
+                })
             });
             pending.insert(i, result);
             while let Some(result) = pending.remove(&next_out) {
-                emit(Outcome { path: files[next_out].clone(), result });
+                emit(Outcome {
+                    path: files[next_out].clone(),
+                    result,
+                });
                 next_out += 1;
             }
         }
@@ -152,7 +187,10 @@ pub fn label_files(labeler: &LocalLabeler, files: &[PathBuf], options: &DetectOp
 
 pub fn run(args: LabelArgs) -> anyhow::Result<ExitCode> {
     let files = collect(&args.paths);
-    let model_dir = args.model_dir.clone().unwrap_or_else(snaplabel_vision::default_model_dir);
+    let model_dir = args
+        .model_dir
+        .clone()
+        .unwrap_or_else(snaplabel_vision::default_model_dir);
     let mut load = LoadOptions::new(model_dir, args.engine);
     load.limits = Limits::new(args.max_pixels);
     let labeler = LocalLabeler::load(&load).context("loading the model")?;
@@ -162,10 +200,24 @@ pub fn run(args: LabelArgs) -> anyhow::Result<ExitCode> {
         features: vec![Feature::GeneralLabels, Feature::ImageProperties],
         settings: None,
     };
-    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)).max(1);
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        })
+        .max(1);
 
-    let bar = if files.len() > 1 { ProgressBar::new(files.len() as u64) } else { ProgressBar::hidden() };
-    bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} images, {per_sec}, eta {eta}").unwrap_or_else(|_| ProgressStyle::default_bar()));
+    let bar = if files.len() > 1 {
+        ProgressBar::new(files.len() as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} images, {per_sec}, eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
     let started = Instant::now();
     let mut failed = 0usize;
     let stdout = std::io::stdout();
@@ -173,7 +225,11 @@ pub fn run(args: LabelArgs) -> anyhow::Result<ExitCode> {
         if outcome.result.is_err() {
             failed += 1;
         }
-        let text = if args.json { json_line(&outcome) } else { table(&outcome) };
+        let text = if args.json {
+            json_line(&outcome)
+        } else {
+            table(&outcome)
+        };
         bar.suspend(|| {
             let mut out = stdout.lock();
             let _ = writeln!(out, "{text}");
@@ -183,10 +239,20 @@ pub fn run(args: LabelArgs) -> anyhow::Result<ExitCode> {
     bar.finish_and_clear();
     if files.len() > 1 {
         let secs = started.elapsed().as_secs_f64();
-        let peak = peak_rss_mb().map(|mb| format!(", peak memory {mb:.0} MB")).unwrap_or_default();
-        eprintln!("{} images in {secs:.2} s ({:.1} images/s), {failed} failed{peak}", files.len(), files.len() as f64 / secs.max(1e-9));
+        let peak = peak_rss_mb()
+            .map(|mb| format!(", peak memory {mb:.0} MB"))
+            .unwrap_or_default();
+        eprintln!(
+            "{} images in {secs:.2} s ({:.1} images/s), {failed} failed{peak}",
+            files.len(),
+            files.len() as f64 / secs.max(1e-9)
+        );
     }
-    Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn json_line(outcome: &Outcome) -> String {
@@ -204,7 +270,9 @@ fn json_line(outcome: &Outcome) -> String {
                     "postprocess": labeled.timings.postprocess,
                 },
             });
-            if let (Some(obj), Ok(serde_json::Value::Object(response))) = (v.as_object_mut(), serde_json::to_value(&labeled.response)) {
+            if let (Some(obj), Ok(serde_json::Value::Object(response))) =
+                (v.as_object_mut(), serde_json::to_value(&labeled.response))
+            {
                 obj.extend(response);
             }
             v
@@ -220,7 +288,13 @@ fn table(outcome: &Outcome) -> String {
         Err(e) => format!("{file}\n  error {}: {}\n", e.code, e.message),
         Ok(labeled) => {
             let p = &labeled.probe;
-            let mut out = format!("{file}  ({}×{} {}, {:.0} ms)\n", p.width, p.height, p.format, labeled.timings.total());
+            let mut out = format!(
+                "{file}  ({}×{} {}, {:.0} ms)\n",
+                p.width,
+                p.height,
+                p.format,
+                labeled.timings.total()
+            );
             if labeled.response.labels.is_empty() {
                 out.push_str("  (no label above the confidence threshold)\n");
             }
@@ -231,11 +305,28 @@ fn table(outcome: &Outcome) -> String {
                     1 => "  [1 box]".into(),
                     n => format!("  [{n} boxes]"),
                 };
-                let parents = if parents.is_empty() { String::new() } else { format!("  ({})", parents.join(", ")) };
-                out.push_str(&format!("  {:>5.1}%  {}{parents}{boxes}\n", label.confidence, label.name));
+                let parents = if parents.is_empty() {
+                    String::new()
+                } else {
+                    format!("  ({})", parents.join(", "))
+                };
+                out.push_str(&format!(
+                    "  {:>5.1}%  {}{parents}{boxes}\n",
+                    label.confidence, label.name
+                ));
             }
-            if let Some(colors) = labeled.response.image_properties.as_ref().map(|p| &p.dominant_colors).filter(|c| !c.is_empty()) {
-                let names: Vec<String> = colors.iter().take(3).map(|c| format!("{} {:.0}%", c.simplified_color, c.pixel_percent)).collect();
+            if let Some(colors) = labeled
+                .response
+                .image_properties
+                .as_ref()
+                .map(|p| &p.dominant_colors)
+                .filter(|c| !c.is_empty())
+            {
+                let names: Vec<String> = colors
+                    .iter()
+                    .take(3)
+                    .map(|c| format!("{} {:.0}%", c.simplified_color, c.pixel_percent))
+                    .collect();
                 out.push_str(&format!("  colours: {}\n", names.join(", ")));
             }
             out

@@ -9,7 +9,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "snaplabel", version, about = "Serverless image labeling, also on your laptop")]
+#[command(
+    name = "snaplabel",
+    version,
+    about = "Serverless image labeling, also on your laptop"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -8,8 +8,15 @@ fn photos() -> PathBuf {
 }
 
 fn snaplabel(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_snaplabel")).args(args).output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+    let out = Command::new(env!("CARGO_BIN_EXE_snaplabel"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
 }
 
 #[test]
@@ -17,17 +24,51 @@ fn json_output_is_one_line_per_image_in_order() {
     let dir = photos();
     let (code, stdout, stderr) = snaplabel(&["label", "--json", dir.to_str().unwrap()]);
     assert_eq!(code, 0, "{stderr}");
-    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let files: Vec<String> = lines.iter().map(|l| l["file"].as_str().unwrap().rsplit('/').next().unwrap().to_string()).collect();
-    assert_eq!(files, ["astronaut.png", "chelsea.png", "coffee.png", "grace_hopper.jpg", "motorcycle_left.png", "rocket.jpg"]);
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let files: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            l["file"]
+                .as_str()
+                .unwrap()
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        files,
+        [
+            "astronaut.png",
+            "chelsea.png",
+            "coffee.png",
+            "grace_hopper.jpg",
+            "motorcycle_left.png",
+            "rocket.jpg"
+        ]
+    );
     for line in &lines {
         assert_eq!(line["status"], "ok");
-        assert!(line["Labels"].as_array().is_some_and(|l| !l.is_empty()), "{line}");
+        assert!(
+            line["Labels"].as_array().is_some_and(|l| !l.is_empty()),
+            "{line}"
+        );
         assert!(line["ImageProperties"]["Quality"]["Brightness"].is_number());
         assert!(line["timings_ms"]["inference"].as_f64().unwrap() > 0.0);
     }
     let chelsea = &lines[1];
-    assert!(chelsea["Labels"].as_array().unwrap().iter().any(|l| l["Name"] == "Cat"), "{chelsea}");
+    assert!(
+        chelsea["Labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["Name"] == "Cat"),
+        "{chelsea}"
+    );
     assert!(stderr.contains("6 images"), "{stderr}");
 }
 
@@ -51,7 +92,10 @@ fn failures_are_reported_per_file_and_in_the_exit_code() {
         missing.to_str().unwrap(),
     ]);
     assert_eq!(code, 1);
-    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 4);
     assert_eq!(lines[0]["status"], "ok");
     assert!(lines[0]["Labels"].as_array().unwrap().len() <= 3);

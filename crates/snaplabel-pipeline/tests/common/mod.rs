@@ -21,7 +21,9 @@ pub const SECRET_KEY: &str = "snaplabel-test-secret-key";
 pub const ORIGIN: &str = "http://localhost:8080";
 
 pub fn fixture(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/photos").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/photos")
+        .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -35,24 +37,52 @@ pub struct RecordingRekognition {
 
 #[async_trait]
 impl DetectLabelsBackend for RecordingRekognition {
-    async fn detect_labels(&self, image: Bytes, source: ImageSource, options: DetectOptions) -> Result<DetectLabelsResponse, RekognitionError> {
+    async fn detect_labels(
+        &self,
+        image: Bytes,
+        source: ImageSource,
+        options: DetectOptions,
+    ) -> Result<DetectLabelsResponse, RekognitionError> {
         let probe = snaplabel_imageio::decode(&image, &Default::default())
             .map_err(|e| RekognitionError::new("InvalidImageFormatException", e.message))?
             .probe;
         if !probe.format.rekognition_native() {
-            return Err(RekognitionError::new("InvalidImageFormatException", "Request has unsupported image format"));
+            return Err(RekognitionError::new(
+                "InvalidImageFormatException",
+                "Request has unsupported image format",
+            ));
         }
-        self.calls.lock().unwrap().push((probe.format.to_string(), source.clone()));
+        self.calls
+            .lock()
+            .unwrap()
+            .push((probe.format.to_string(), source.clone()));
         let via = match source {
             ImageSource::Inline => "Inline",
             ImageSource::S3Object { .. } => "S3Object",
         };
         let labels = vec![
-            Label { name: format!("Format {}", probe.format), confidence: 99.0, categories: vec![NamedItem::new("Test")], ..Default::default() },
-            Label { name: format!("Via {via}"), confidence: 98.0, ..Default::default() },
-            Label { name: format!("Size {}x{}", probe.width, probe.height), confidence: 97.0, ..Default::default() },
+            Label {
+                name: format!("Format {}", probe.format),
+                confidence: 99.0,
+                categories: vec![NamedItem::new("Test")],
+                ..Default::default()
+            },
+            Label {
+                name: format!("Via {via}"),
+                confidence: 98.0,
+                ..Default::default()
+            },
+            Label {
+                name: format!("Size {}x{}", probe.width, probe.height),
+                confidence: 97.0,
+                ..Default::default()
+            },
         ];
-        Ok(DetectLabelsResponse { labels: options.filter_labels(labels), label_model_version: Some("test".into()), ..Default::default() })
+        Ok(DetectLabelsResponse {
+            labels: options.filter_labels(labels),
+            label_model_version: Some("test".into()),
+            ..Default::default()
+        })
     }
 }
 
@@ -88,8 +118,12 @@ impl Harness {
         )
         .unwrap();
         let rekognition = Arc::new(RecordingRekognition::default());
-        let rekognition_endpoint =
-            rekognition::start(rekognition.clone(), Some(s3_root), snaplabel_localaws::server::bind_loopback(0).await.unwrap()).unwrap();
+        let rekognition_endpoint = rekognition::start(
+            rekognition.clone(),
+            Some(s3_root),
+            snaplabel_localaws::server::bind_loopback(0).await.unwrap(),
+        )
+        .unwrap();
 
         let mut config = PipelineConfig::new(BUCKET);
         config.allowed_origins = vec![ORIGIN.into()];
@@ -99,10 +133,23 @@ impl Harness {
         let sdk = aws::static_sdk_config(ACCESS_KEY, SECRET_KEY, "us-east-1");
         let store = Arc::new(S3Store::new(aws::s3_client(&sdk, Some(&s3.url())), BUCKET));
         let limits = snaplabel_imageio::Limits::new(config.max_pixels);
-        let labeler = Arc::new(RekognitionLabeler::new(aws::rekognition_client(&sdk, Some(&rekognition_endpoint.url())), limits));
+        let labeler = Arc::new(RekognitionLabeler::new(
+            aws::rekognition_client(&sdk, Some(&rekognition_endpoint.url())),
+            limits,
+        ));
         let api = ApiHandler::new(store.clone(), Arc::new(SharedAnonymous), config.clone());
         let labels = LabelHandler::new(store.clone(), labeler, LabelSettings::from_config(&config));
-        Harness { dir, s3, rekognition_endpoint, rekognition, store, config, api, labels, http: reqwest::Client::new() }
+        Harness {
+            dir,
+            s3,
+            rekognition_endpoint,
+            rekognition,
+            store,
+            config,
+            api,
+            labels,
+            http: reqwest::Client::new(),
+        }
     }
 
     /// `POST /api/uploads` through the API handler, as the Lambda function URL would deliver it.
@@ -120,8 +167,15 @@ impl Harness {
     }
 
     /// Uploads through the presigned URL exactly as a browser would.
-    pub async fn put_presigned(&self, created: &serde_json::Value, body: Vec<u8>) -> reqwest::Response {
-        let mut request = self.http.put(created["upload"]["url"].as_str().unwrap()).body(body);
+    pub async fn put_presigned(
+        &self,
+        created: &serde_json::Value,
+        body: Vec<u8>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .http
+            .put(created["upload"]["url"].as_str().unwrap())
+            .body(body);
         for (name, value) in created["upload"]["headers"].as_object().unwrap() {
             request = request.header(name, value.as_str().unwrap());
         }
@@ -129,7 +183,12 @@ impl Harness {
     }
 
     /// Creates an upload and PUTs the bytes; returns the create response.
-    pub async fn upload(&self, filename: &str, content_type: &str, body: Vec<u8>) -> serde_json::Value {
+    pub async fn upload(
+        &self,
+        filename: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> serde_json::Value {
         let (status, created) =
             self.post_upload(serde_json::json!({"filename": filename, "content_type": content_type, "size": body.len()})).await;
         assert_eq!(status, 201, "{created}");
@@ -140,16 +199,46 @@ impl Harness {
 
     /// Puts an object directly with credentials (for keys the API would never generate).
     pub async fn put_raw(&self, key: &str, body: Vec<u8>) {
-        self.store.client().put_object().bucket(BUCKET).key(key).body(body.into()).send().await.unwrap();
+        self.store
+            .client()
+            .put_object()
+            .bucket(BUCKET)
+            .key(key)
+            .body(body.into())
+            .send()
+            .await
+            .unwrap();
     }
 
     pub async fn event_for(&self, key: &str) -> aws_lambda_events::event::s3::S3EventRecord {
-        let head = self.store.client().head_object().bucket(BUCKET).key(key).send().await.unwrap();
-        snaplabel_pipeline::event::object_created_record(BUCKET, key, head.content_length().unwrap() as u64, head.e_tag(), "ObjectCreated:Put")
+        let head = self
+            .store
+            .client()
+            .head_object()
+            .bucket(BUCKET)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        snaplabel_pipeline::event::object_created_record(
+            BUCKET,
+            key,
+            head.content_length().unwrap() as u64,
+            head.e_tag(),
+            "ObjectCreated:Put",
+        )
     }
 
     pub async fn read_result(&self, key: &str) -> Option<serde_json::Value> {
-        let out = self.store.client().get_object().bucket(BUCKET).key(key).send().await.ok()?;
+        let out = self
+            .store
+            .client()
+            .get_object()
+            .bucket(BUCKET)
+            .key(key)
+            .send()
+            .await
+            .ok()?;
         Some(serde_json::from_slice(&out.body.collect().await.unwrap().into_bytes()).unwrap())
     }
 }

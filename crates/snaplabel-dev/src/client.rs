@@ -1,0 +1,177 @@
+//! What the browser does, in Rust: get a guest identity, ask for upload URLs, PUT the photo,
+//! poll HEAD until the result exists, read it, list the history. Used by the tests and by
+//! `snaplabel dev-bench`, and a readable reference for any other client.
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+pub type ClientError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Clone)]
+pub struct GuestClient {
+    pub http: reqwest::Client,
+    pub app_url: String,
+    pub identity: String,
+}
+
+/// How to poll for a result: HEAD every `start`, doubling up to `max`, until `timeout`.
+#[derive(Debug, Clone, Copy)]
+pub struct Polling {
+    pub start: Duration,
+    pub max: Duration,
+    pub timeout: Duration,
+}
+
+impl Polling {
+    /// The SPA's schedule: 50 ms doubling to 1 s.
+    pub fn backoff(timeout: Duration) -> Self {
+        Polling {
+            start: Duration::from_millis(50),
+            max: Duration::from_secs(1),
+            timeout,
+        }
+    }
+
+    /// A tight 2 ms loop, for measuring latency rather than being polite.
+    pub fn tight(timeout: Duration) -> Self {
+        Polling {
+            start: Duration::from_millis(2),
+            max: Duration::from_millis(2),
+            timeout,
+        }
+    }
+}
+
+impl GuestClient {
+    /// Reads `/config.json` and gets a new guest identity from the pool it names (Cognito `GetId`).
+    pub async fn connect(app_url: &str) -> Result<GuestClient, ClientError> {
+        let http = reqwest::Client::new();
+        let config: Value = http
+            .get(format!("{app_url}/config.json"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let pool = config["identity"]["pool_id"]
+            .as_str()
+            .ok_or("config.json names no identity pool")?;
+        let answer: Value = http
+            .post(format!("{app_url}/"))
+            .header("x-amz-target", "AWSCognitoIdentityService.GetId")
+            .header("content-type", "application/x-amz-json-1.1")
+            .body(json!({"IdentityPoolId": pool}).to_string())
+            .send()
+            .await?
+            .json()
+            .await?;
+        let identity = answer["IdentityId"]
+            .as_str()
+            .ok_or("GetId returned no IdentityId")?
+            .to_string();
+        Ok(GuestClient {
+            http,
+            app_url: app_url.to_string(),
+            identity,
+        })
+    }
+
+    /// The same client under another identity claim (for isolation tests).
+    pub fn claiming(&self, identity: &str) -> GuestClient {
+        GuestClient {
+            identity: identity.to_string(),
+            ..self.clone()
+        }
+    }
+
+    /// `POST /api/uploads`: the HTTP status and the JSON answer.
+    pub async fn create_upload(
+        &self,
+        filename: &str,
+        content_type: &str,
+        size: usize,
+    ) -> Result<(u16, Value), ClientError> {
+        let response = self
+            .http
+            .post(format!("{}/api/uploads", self.app_url))
+            .header("x-snaplabel-identity", &self.identity)
+            .json(&json!({"filename": filename, "content_type": content_type, "size": size}))
+            .send()
+            .await?;
+        Ok((response.status().as_u16(), response.json().await?))
+    }
+
+    /// PUTs the body with exactly the signed headers; returns the S3 status.
+    pub async fn put(&self, created: &Value, body: Bytes) -> Result<u16, ClientError> {
+        let url = created["upload"]["url"].as_str().ok_or("no upload URL")?;
+        let mut request = self.http.put(url).body(body);
+        for (name, value) in created["upload"]["headers"]
+            .as_object()
+            .ok_or("no upload headers")?
+        {
+            request = request.header(name, value.as_str().unwrap_or_default());
+        }
+        Ok(request.send().await?.status().as_u16())
+    }
+
+    /// Creates an upload and PUTs it; fails unless both succeed.
+    pub async fn upload(
+        &self,
+        filename: &str,
+        content_type: &str,
+        body: Bytes,
+    ) -> Result<Value, ClientError> {
+        let (status, created) = self
+            .create_upload(filename, content_type, body.len())
+            .await?;
+        if status != 201 {
+            return Err(format!("presign answered {status}: {created}").into());
+        }
+        let put = self.put(&created, body).await?;
+        if put != 200 {
+            return Err(format!("S3 answered {put} to the presigned PUT").into());
+        }
+        Ok(created)
+    }
+
+    /// HEADs the result until 200 (403/404 mean "not yet").
+    pub async fn wait_result(&self, created: &Value, polling: Polling) -> Result<(), ClientError> {
+        let url = created["result"]["head_url"]
+            .as_str()
+            .ok_or("no result HEAD URL")?;
+        let deadline = Instant::now() + polling.timeout;
+        let mut delay = polling.start;
+        loop {
+            let status = self.http.head(url).send().await?.status().as_u16();
+            match status {
+                200 => return Ok(()),
+                403 | 404 if Instant::now() < deadline => {}
+                403 | 404 => return Err(format!("no result within {:?}", polling.timeout).into()),
+                other => return Err(format!("unexpected HEAD status {other}").into()),
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(polling.max);
+        }
+    }
+
+    /// Waits for the result, then GETs the document.
+    pub async fn result(&self, created: &Value, polling: Polling) -> Result<Value, ClientError> {
+        self.wait_result(created, polling).await?;
+        let url = created["result"]["get_url"]
+            .as_str()
+            .ok_or("no result GET URL")?;
+        Ok(self.http.get(url).send().await?.json().await?)
+    }
+
+    /// `GET /api/uploads`.
+    pub async fn history(&self) -> Result<Value, ClientError> {
+        Ok(self
+            .http
+            .get(format!("{}/api/uploads", self.app_url))
+            .header("x-snaplabel-identity", &self.identity)
+            .send()
+            .await?
+            .json()
+            .await?)
+    }
+}
