@@ -8,8 +8,13 @@ fn main() {
     let bytes = std::fs::read(&path).expect("readable file");
     let limits = Limits::default();
     for (name, f) in [
-        ("full decode (image crate)", &(|b: &[u8]| decode(b, &limits).map(|d| d.image.dimensions())) as &dyn Fn(&[u8]) -> _),
-        ("DCT-scaled to ≥256 px (jpeg-decoder)", &|b: &[u8]| decode_at_least(b, &limits, 256).map(|d| d.image.dimensions())),
+        (
+            "full decode (image crate)",
+            &(|b: &[u8]| decode(b, &limits).map(|d| d.image.dimensions())) as &dyn Fn(&[u8]) -> _,
+        ),
+        ("DCT-scaled to ≥256 px (jpeg-decoder)", &|b: &[u8]| {
+            decode_at_least(b, &limits, 256).map(|d| d.image.dimensions())
+        }),
     ] {
         let mut times = Vec::new();
         let mut dims = (0, 0);
@@ -19,6 +24,9 @@ fn main() {
             times.push(started.elapsed().as_secs_f64() * 1e3);
         }
         times.sort_by(|a, b| a.total_cmp(b));
-        println!("{name}: {}×{} p50 {:.1} ms, min {:.1} ms", dims.0, dims.1, times[5], times[0]);
+        println!(
+            "{name}: {}×{} p50 {:.1} ms, min {:.1} ms",
+            dims.0, dims.1, times[5], times[0]
+        );
     }
 }

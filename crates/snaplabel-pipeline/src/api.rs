@@ -175,27 +175,7 @@ impl ApiHandler {
             )
             .await
             .map_err(storage_error)?;
-        let result_key = key.result_key();
-        let head = self
-            .store
-            .presign(
-                PresignRequest::Head {
-                    key: result_key.clone(),
-                },
-                expires_in,
-            )
-            .await
-            .map_err(storage_error)?;
-        let get = self
-            .store
-            .presign(
-                PresignRequest::Get {
-                    key: result_key.clone(),
-                },
-                expires_in,
-            )
-            .await
-            .map_err(storage_error)?;
+        let result = self.result_location(key.result_key(), expires_in).await?;
 
         // Browsers compute Content-Length themselves and refuse to set it; it is still signed.
         let headers = upload
@@ -210,11 +190,7 @@ impl ApiHandler {
                 method: upload.method,
                 headers,
             },
-            result: ResultLocation {
-                key: result_key,
-                head_url: head.url,
-                get_url: get.url,
-            },
+            result,
             expires_at: rfc3339(SystemTime::now() + expires_in),
         };
         tracing::info!(key = %key, size, content_type = format.content_type(), "presigned upload");
@@ -291,26 +267,7 @@ impl ApiHandler {
                 .presign(PresignRequest::Get { key: key.clone() }, expires_in)
                 .await
                 .map_err(storage_error)?;
-            let head = self
-                .store
-                .presign(
-                    PresignRequest::Head {
-                        key: result_key.clone(),
-                    },
-                    expires_in,
-                )
-                .await
-                .map_err(storage_error)?;
-            let get = self
-                .store
-                .presign(
-                    PresignRequest::Get {
-                        key: result_key.clone(),
-                    },
-                    expires_in,
-                )
-                .await
-                .map_err(storage_error)?;
+            let result = self.result_location(result_key, expires_in).await?;
             uploads.push(UploadSummary {
                 id: parsed.id.clone(),
                 key,
@@ -319,11 +276,7 @@ impl ApiHandler {
                 size: *size,
                 uploaded_at: modified.map(rfc3339),
                 image_url: image.url,
-                result: ResultLocation {
-                    key: result_key,
-                    head_url: head.url,
-                    get_url: get.url,
-                },
+                result,
             });
         }
         let next_before = if more {
@@ -339,6 +292,30 @@ impl ApiHandler {
                 expires_at: rfc3339(SystemTime::now() + expires_in),
             },
         ))
+    }
+
+    /// Where a result document will be, with HEAD and GET presigned separately (the method is part
+    /// of a SigV4 signature).
+    async fn result_location(
+        &self,
+        key: String,
+        expires_in: Duration,
+    ) -> Result<ResultLocation, ErrorBody> {
+        let head = self
+            .store
+            .presign(PresignRequest::Head { key: key.clone() }, expires_in)
+            .await
+            .map_err(storage_error)?;
+        let get = self
+            .store
+            .presign(PresignRequest::Get { key: key.clone() }, expires_in)
+            .await
+            .map_err(storage_error)?;
+        Ok(ResultLocation {
+            key,
+            head_url: head.url,
+            get_url: get.url,
+        })
     }
 
     fn validate(&self, body: &CreateUploadRequest) -> Result<(ImageFormat, u64), ErrorBody> {
