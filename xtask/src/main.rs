@@ -574,37 +574,77 @@ print(f"==> quality set: {len(spec['photos'])} photos in {out}", file=sys.stderr
 fn lambda(args: &[String]) -> Result {
     setup()?;
     let arm64 = args.iter().any(|a| a == "--arm64");
-    if Command::new("cargo-lambda").arg("--version").output().is_err() {
+    if Command::new("cargo-lambda")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         say("installing cargo-lambda from PyPI");
-        run_cmd(Command::new("python3").args(["-m", "pip", "install", "--quiet", "cargo-lambda==1.9.2"]))?;
+        run_cmd(Command::new("python3").args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "cargo-lambda==1.9.2",
+        ]))?;
     }
     let library = if arm64 {
         let wheel = pip_download(
             &ORT_WHEEL_AARCH64,
-            &["--only-binary=:all:", "--python-version", "3.11", "--platform", "manylinux_2_28_aarch64"],
+            &[
+                "--only-binary=:all:",
+                "--python-version",
+                "3.11",
+                "--platform",
+                "manylinux_2_28_aarch64",
+            ],
             &format!("onnxruntime=={ORT_VERSION}"),
         )?;
         let out = home().join("lambda-aarch64/libonnxruntime.so");
         fs::create_dir_all(out.parent().expect("has a parent")).map_err(|e| e.to_string())?;
-        unzip_member(&wheel, &format!("onnxruntime/capi/libonnxruntime.so.{ORT_VERSION}"), &out)?;
+        unzip_member(
+            &wheel,
+            &format!("onnxruntime/capi/libonnxruntime.so.{ORT_VERSION}"),
+            &out,
+        )?;
         out
     } else {
         model_dir().join("libonnxruntime.so")
     };
-    say(&format!("cargo lambda build --release ({})", if arm64 { "arm64" } else { "x86_64" }));
+    say(&format!(
+        "cargo lambda build --release ({})",
+        if arm64 { "arm64" } else { "x86_64" }
+    ));
     let started = Instant::now();
     let mut build = Command::new("cargo");
-    build.current_dir(repo_root()).args(["lambda", "build", "--release", "--package", "snaplabel-lambda-presign", "--package", "snaplabel-lambda-label"]);
+    build.current_dir(repo_root()).args([
+        "lambda",
+        "build",
+        "--release",
+        "--package",
+        "snaplabel-lambda-presign",
+        "--package",
+        "snaplabel-lambda-label",
+    ]);
     if arm64 {
         build.arg("--arm64");
     }
     run_cmd(&mut build)?;
-    say(&format!("built in {:.0} s", started.elapsed().as_secs_f64()));
-    let lambda_dir = env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target")).join("lambda");
+    say(&format!(
+        "built in {:.0} s",
+        started.elapsed().as_secs_f64()
+    ));
+    let lambda_dir = env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"))
+        .join("lambda");
     let models = model_dir();
     let zip = |name: &str, extra: Vec<(PathBuf, String)>| -> Result {
         let out = lambda_dir.join(format!("{name}.zip"));
-        let mut members = vec![(lambda_dir.join(name).join("bootstrap"), "bootstrap".to_string())];
+        let mut members = vec![(
+            lambda_dir.join(name).join("bootstrap"),
+            "bootstrap".to_string(),
+        )];
         members.extend(extra);
         let script = "import sys, zipfile\nout = sys.argv[1]\nargs = sys.argv[2:]\nwith zipfile.ZipFile(out, 'w', zipfile.ZIP_DEFLATED, compresslevel=9) as z:\n    for src, name in zip(args[::2], args[1::2]):\n        info = zipfile.ZipInfo.from_file(src, name)\n        info.external_attr = 0o755 << 16\n        info.compress_type = zipfile.ZIP_DEFLATED\n        with open(src, 'rb') as f:\n            z.writestr(info, f.read())";
         let mut cmd = Command::new(venv_python());
@@ -621,8 +661,14 @@ fn lambda(args: &[String]) -> Result {
     zip(
         "snaplabel-label",
         vec![
-            (models.join("efficientnet-lite0.onnx"), "models/efficientnet-lite0.onnx".into()),
-            (models.join("blazeface-front-128.onnx"), "models/blazeface-front-128.onnx".into()),
+            (
+                models.join("efficientnet-lite0.onnx"),
+                "models/efficientnet-lite0.onnx".into(),
+            ),
+            (
+                models.join("blazeface-front-128.onnx"),
+                "models/blazeface-front-128.onnx".into(),
+            ),
             (library, "models/libonnxruntime.so".into()),
         ],
     )

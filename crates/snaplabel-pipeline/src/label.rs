@@ -237,7 +237,7 @@ impl LabelHandler {
                 source,
                 None,
                 ErrorCode::ObjectMissing,
-                "the upload no longer exists".into(),
+                MISSING.into(),
                 timings_since(started, 0.0, 0.0),
             );
         };
@@ -257,10 +257,7 @@ impl LabelHandler {
         }
         let limit = self.settings.max_upload_bytes;
         if meta.size > limit {
-            let message = format!(
-                "the upload is {} bytes; at most {limit} bytes are labeled",
-                meta.size
-            );
+            let message = too_large(meta.size, limit);
             return fail(
                 source,
                 None,
@@ -278,13 +275,12 @@ impl LabelHandler {
                     source,
                     None,
                     ErrorCode::ObjectMissing,
-                    "the upload no longer exists".into(),
+                    MISSING.into(),
                     timings_since(started, 0.0, 0.0),
                 );
             }
             Err(StoreError::TooLarge { size, limit }) => {
-                let message =
-                    format!("the upload is {size} bytes; at most {limit} bytes are labeled");
+                let message = too_large(size, limit);
                 return fail(
                     source,
                     None,
@@ -370,6 +366,12 @@ impl LabelHandler {
             .put(result_key, body, "application/json", metadata)
             .await
     }
+}
+
+const MISSING: &str = "the upload no longer exists";
+
+fn too_large(size: u64, limit: u64) -> String {
+    format!("the upload is {size} bytes; at most {limit} bytes are labeled")
 }
 
 fn ms(since: Instant) -> f64 {
