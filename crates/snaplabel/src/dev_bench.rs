@@ -112,24 +112,11 @@ pub fn run(args: DevBenchArgs) -> anyhow::Result<ExitCode> {
         );
         Ok(())
     });
-    if let Some(mb) = peak_rss_mb_of(pid) {
+    if let Some(mb) = crate::label::peak_rss_mb_at(&format!("/proc/{pid}/status")) {
         println!("peak resident memory of the whole `snaplabel dev` stack: {mb:.0} MB");
     }
     let _ = child.kill();
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&data);
     result.map(|()| ExitCode::SUCCESS)
-}
-
-/// Peak resident memory (VmHWM) of another process, in MB.
-fn peak_rss_mb_of(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: f64 = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()?;
-    Some(kb / 1024.0)
 }

@@ -336,7 +336,12 @@ fn table(outcome: &Outcome) -> String {
 
 /// This process's peak resident memory (VmHWM), in MB, where /proc tells it.
 pub fn peak_rss_mb() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    peak_rss_mb_at("/proc/self/status")
+}
+
+/// Peak resident memory (VmHWM) from a `/proc/<pid>/status` file, in MB.
+pub fn peak_rss_mb_at(status_file: &str) -> Option<f64> {
+    let status = std::fs::read_to_string(status_file).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
