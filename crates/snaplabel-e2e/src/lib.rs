@@ -1,0 +1,246 @@
+//! Harness for the browser tests: the built SPA served by a real `snaplabel dev` stack on
+//! ephemeral loopback ports, and headless Chromium driven over WebDriver (chromedriver, which
+//! only accepts local connections).
+//!
+//! `cargo xtask test` builds the app and installs Chromium, then passes their locations in
+//! `SNAPLABEL_WEB_DIST`, `SNAPLABEL_CHROMIUM` and `SNAPLABEL_CHROMEDRIVER`; without them the
+//! harness looks for `./dist` and the programs on PATH, and fails with a clear message otherwise.
+
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+use snaplabel_dev::{DevConfig, DevStack};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+pub use fantoccini;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The built browser app.
+pub fn dist() -> PathBuf {
+    let dist = std::env::var_os("SNAPLABEL_WEB_DIST")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("dist"));
+    assert!(
+        dist.join("index.html").is_file() && dist.join("snaplabel_bg.wasm").is_file(),
+        "the browser app is not built in {}: run `cargo xtask test` (or `cargo xtask web`)",
+        dist.display()
+    );
+    dist
+}
+
+pub fn photo(name: &str) -> PathBuf {
+    repo_root()
+        .join("fixtures/photos")
+        .join(name)
+        .canonicalize()
+        .expect("fixture photo")
+}
+
+/// One browser test at a time: each runs Chromium and a whole labeling stack, and two cores
+/// are better spent finishing one than time-slicing several against their deadlines.
+pub fn one_at_a_time() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// `snaplabel dev` on ephemeral ports serving the built app, with its data in `data`.
+pub async fn start_stack(data: &Path, adjust: impl FnOnce(&mut DevConfig)) -> DevStack {
+    let mut config = DevConfig::new(data.to_path_buf());
+    config.port = 0;
+    config.s3_port = 0;
+    config.static_dir = Some(dist());
+    adjust(&mut config);
+    DevStack::start(config)
+        .await
+        .expect("the dev stack starts (models come from `cargo xtask test`)")
+}
+
+/// Headless Chromium behind its own chromedriver.
+pub struct Browser {
+    pub client: Client,
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+/// `$variable`, else `name` looked up on PATH (chromedriver wants an absolute browser path).
+fn program(variable: &str, name: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os(variable).filter(|p| !p.is_empty()) {
+        return PathBuf::from(path);
+    }
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| {
+            panic!("{name} is not installed: run `cargo xtask test`, which installs Chromium")
+        })
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+impl Browser {
+    pub async fn launch() -> Browser {
+        let driver_path = program("SNAPLABEL_CHROMEDRIVER", "chromedriver");
+        let chromium = program("SNAPLABEL_CHROMIUM", "chromium");
+        let profile = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut command = Command::new(&driver_path);
+        command
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        // Its own process group, so the browser it starts is killed with it even if a test panics.
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let driver = command.spawn().unwrap_or_else(|e| {
+            panic!(
+                "cannot start {} ({e}): run `cargo xtask test`, which installs Chromium",
+                driver_path.display()
+            )
+        });
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({
+                "binary": chromium,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", "--no-first-run", "--window-size=1280,1000",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            }),
+        );
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "chromedriver did not listen on {url}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let client =
+            ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+                .capabilities(capabilities)
+                .connect(&url)
+                .await
+                .unwrap_or_else(|e| panic!("chromedriver at {url} did not start Chromium: {e}"));
+        Browser {
+            client,
+            driver,
+            _profile: profile,
+        }
+    }
+
+    /// Waits for the first element matching `css`.
+    pub async fn wait(&self, css: &str, timeout: Duration) -> Element {
+        match self
+            .client
+            .wait()
+            .at_most(timeout)
+            .every(Duration::from_millis(50))
+            .for_element(Locator::Css(css))
+            .await
+        {
+            Ok(element) => element,
+            Err(e) => {
+                let page = self.client.source().await.unwrap_or_default();
+                panic!("no {css:?} within {timeout:?} ({e}); the page was:\n{page}")
+            }
+        }
+    }
+
+    /// Waits until `count` elements match `css`.
+    pub async fn wait_count(&self, css: &str, count: usize, timeout: Duration) -> Vec<Element> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let found = self.all(css).await;
+            if found.len() >= count {
+                return found;
+            }
+            if Instant::now() > deadline {
+                let page = self.client.source().await.unwrap_or_default();
+                panic!(
+                    "{} of {count} {css:?} within {timeout:?}; the page was:\n{page}",
+                    found.len()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn all(&self, css: &str) -> Vec<Element> {
+        self.client
+            .find_all(Locator::Css(css))
+            .await
+            .unwrap_or_default()
+    }
+
+    pub async fn texts(&self, css: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for element in self.all(css).await {
+            out.push(element.text().await.unwrap_or_default());
+        }
+        out
+    }
+
+    /// Chooses files in the page's file input, as the file picker would.
+    pub async fn choose_files(&self, files: &[PathBuf]) {
+        let input = self.wait("#file-input", Duration::from_secs(20)).await;
+        // The button is enabled once config.json has loaded; choosing earlier would be refused.
+        self.wait(".drop button:not([disabled])", Duration::from_secs(20))
+            .await;
+        let paths: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+        input.send_keys(&paths.join("\n")).await.unwrap();
+    }
+
+    /// Saves a screenshot in `<build dir>/debug/e2e-screens` (for the record) and returns its path.
+    pub async fn screenshot(&self, name: &str) -> PathBuf {
+        let png = self.client.screenshot().await.unwrap();
+        // The test binary lives in <build dir>/debug/deps.
+        let exe = std::env::current_exe().unwrap();
+        let dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .unwrap_or(Path::new("."))
+            .join("e2e-screens");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, png).unwrap();
+        path
+    }
+
+    pub async fn quit(mut self) {
+        let client = self.client.clone();
+        let _ = client.close().await;
+        self.kill();
+    }
+
+    fn kill(&mut self) {
+        #[cfg(unix)]
+        let _ = Command::new("kill")
+            .args(["-KILL", &format!("-{}", self.driver.id())])
+            .status();
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -1,0 +1,200 @@
+//! The browser app in real headless Chromium against a real `snaplabel dev` stack: what a person
+//! does, checked from what the page shows.
+
+use snaplabel_e2e::{Browser, one_at_a_time, photo, start_stack};
+use std::time::Duration;
+
+const LABELING: Duration = Duration::from_secs(90);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cat_photo_shows_cat_with_a_box_and_survives_a_reload() {
+    let _one = one_at_a_time();
+    let data = tempfile::tempdir().unwrap();
+    let stack = start_stack(data.path(), |_| {}).await;
+    let browser = Browser::launch().await;
+    browser.client.goto(&stack.app_url).await.unwrap();
+    browser.choose_files(&[photo("chelsea.png")]).await;
+
+    let card = browser.wait(".cards .card.done", LABELING).await;
+    let labels = browser.texts(".card.done .label-name").await;
+    assert!(labels.iter().any(|l| l == "Cat"), "{labels:?}");
+    let boxes = browser.all(".card.done svg.boxes .box rect").await;
+    assert!(!boxes.is_empty(), "no box drawn over the cat");
+    let captions = browser.texts(".card.done svg.boxes text").await;
+    // Coinciding boxes share one caption, likeliest label first ("Cat · Tiger Cat").
+    assert!(
+        captions.iter().any(|c| c.split(" · ").any(|n| n == "Cat")),
+        "{captions:?}"
+    );
+    assert!(card.text().await.unwrap().contains("chelsea.png"));
+    assert!(
+        !browser.all(".card.done .swatches .swatch").await.is_empty(),
+        "dominant colours shown"
+    );
+    let announced = browser.texts("[role=status][aria-live=polite]").await;
+    assert!(
+        announced.iter().any(|a| a.starts_with("chelsea.png: labeled")),
+        "the live region announces the result: {announced:?}"
+    );
+    browser.screenshot("cat-labeled").await;
+
+    // Focusing the Cat label highlights its box (keyboard users get the same as hovering).
+    browser
+        .client
+        .execute(
+            "[...document.querySelectorAll('.card.done .label.has-box')]
+                 .find(r => r.querySelector('.label-name').textContent === 'Cat')
+                 .focus();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let active = browser
+        .wait(".card.done svg.boxes .box.active text", LABELING)
+        .await;
+    assert!(active.text().await.unwrap().split(" · ").any(|n| n == "Cat"));
+    browser.screenshot("cat-highlighted").await;
+
+    // The raw JSON is one click away and is the result document itself.
+    let toggle = browser.wait(".card.done .json-tools button", LABELING).await;
+    toggle.click().await.unwrap();
+    let json = browser.wait(".card.done pre.json", LABELING).await;
+    let doc: serde_json::Value = serde_json::from_str(&json.text().await.unwrap()).unwrap();
+    assert_eq!(doc["status"], "ok");
+    assert!(
+        doc["source"]["key"]
+            .as_str()
+            .unwrap()
+            .starts_with("uploads/")
+    );
+
+    // Reload: the same guest identity (kept in localStorage) sees its history.
+    browser.client.refresh().await.unwrap();
+    browser.wait(".history .card.done", LABELING).await;
+    let history = browser.texts(".history .card.done .label-name").await;
+    assert!(history.iter().any(|l| l == "Cat"), "{history:?}");
+    let names = browser.texts(".history .card .file-name").await;
+    assert_eq!(names, ["chelsea.png"]);
+    browser.screenshot("history-after-reload").await;
+    browser.quit().await;
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_file_named_jpg_ends_in_a_clear_error() {
+    let _one = one_at_a_time();
+    let data = tempfile::tempdir().unwrap();
+    let stack = start_stack(data.path(), |_| {}).await;
+    let browser = Browser::launch().await;
+    browser.client.goto(&stack.app_url).await.unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let fake = scratch.path().join("holiday.jpg");
+    std::fs::write(&fake, "Dear diary, today I went to the beach.\n").unwrap();
+    browser.choose_files(&[fake]).await;
+
+    // The browser calls it image/jpeg, so it is uploaded; the labeler looks at the bytes.
+    let error = browser.wait(".card.failed .error", LABELING).await;
+    assert_eq!(
+        error.attr("data-code").await.unwrap().as_deref(),
+        Some("unsupported_format")
+    );
+    let message = error.text().await.unwrap();
+    assert!(message.starts_with("Failed: "), "{message}");
+    assert!(message.len() > "Failed: ".len() + 10, "{message}");
+    browser.screenshot("text-file-failed").await;
+
+    // Phone width: everything reflows into one column, nothing scrolls sideways.
+    browser
+        .client
+        .set_window_size(390, 844)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let overflow: bool = browser
+        .client
+        .execute(
+            "return document.documentElement.scrollWidth > document.documentElement.clientWidth;",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .as_bool()
+        .unwrap();
+    assert!(!overflow, "the page scrolls sideways at phone width");
+    browser.screenshot("phone-width").await;
+    browser.quit().await;
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_photos_at_once_each_get_their_labels() {
+    let _one = one_at_a_time();
+    let data = tempfile::tempdir().unwrap();
+    let stack = start_stack(data.path(), |_| {}).await;
+    let browser = Browser::launch().await;
+    browser.client.goto(&stack.app_url).await.unwrap();
+    browser
+        .choose_files(&[
+            photo("coffee.png"),
+            photo("motorcycle_left.png"),
+            photo("astronaut.png"),
+            photo("rocket.jpg"),
+        ])
+        .await;
+    browser.wait_count(".cards .card.done", 4, LABELING).await;
+    let per_card: serde_json::Value = browser
+        .client
+        .execute(
+            "return Object.fromEntries([...document.querySelectorAll('.cards .card')].map(c => [
+                 c.querySelector('.file-name').textContent,
+                 [...c.querySelectorAll('.label-name')].map(l => l.textContent)]));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let has = |file: &str, label: &str| {
+        per_card[file]
+            .as_array()
+            .is_some_and(|ls| ls.iter().any(|l| l == label))
+    };
+    assert!(has("coffee.png", "Cup") || has("coffee.png", "Coffee"), "{per_card}");
+    assert!(has("motorcycle_left.png", "Motorcycle"), "{per_card}");
+    assert!(has("astronaut.png", "Person") && has("astronaut.png", "Face"), "{per_card}");
+    // The portrait's face has a box.
+    let face_boxes: i64 = browser
+        .client
+        .execute(
+            "const card = [...document.querySelectorAll('.cards .card')]
+                 .find(c => c.querySelector('.file-name').textContent === 'astronaut.png');
+             return [...card.querySelectorAll('svg.boxes text')].filter(t => t.textContent.split(' · ').includes('Face')).length;",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .as_i64()
+        .unwrap();
+    assert!(face_boxes >= 1, "the astronaut's face is boxed");
+    browser.screenshot("four-photos").await;
+    browser.quit().await;
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_over_the_limit_are_refused_before_any_request() {
+    let _one = one_at_a_time();
+    let data = tempfile::tempdir().unwrap();
+    let stack = start_stack(data.path(), |c| c.max_upload_bytes = 50_000).await;
+    let browser = Browser::launch().await;
+    browser.client.goto(&stack.app_url).await.unwrap();
+    browser.choose_files(&[photo("chelsea.png")]).await;
+    let error = browser.wait(".card.failed .error", LABELING).await;
+    assert_eq!(error.attr("data-code").await.unwrap().as_deref(), Some("too_large"));
+    assert!(error.text().await.unwrap().contains("the limit is 50 kB"));
+    // Nothing reached storage: the history is empty after a reload.
+    browser.client.refresh().await.unwrap();
+    browser.wait(".drop button:not([disabled])", LABELING).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(browser.all(".history .card").await.is_empty());
+    browser.quit().await;
+    stack.shutdown().await;
+}

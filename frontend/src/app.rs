@@ -1,0 +1,712 @@
+//! The page: a drop zone, one card per image, and the gallery of earlier uploads.
+//!
+//! Components only render; decisions live in [`crate::logic`] and requests in [`crate::net`].
+
+use crate::logic::{
+    Backoff, Phase, ResultView, Step, caption_size, check_file, fit_in_stage, format_bytes,
+    result_view,
+};
+use crate::net::{self, Backend, Failure};
+use leptos::ev;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use snaplabel_core::api::UploadSummary;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::sync::Arc;
+use wasm_bindgen::JsCast;
+
+/// Uploads running at once; the rest wait their turn (phones on slow links stay responsive).
+const UPLOAD_SLOTS: usize = 3;
+/// Width : height of every card's image area, fixed so nothing moves as images and results arrive.
+const STAGE_RATIO: f64 = 4.0 / 3.0;
+/// Labels listed before "N more labels".
+const VISIBLE_LABELS: usize = 6;
+
+/// One image on the page. All fields are reactive handles, so a card is cheap to clone into
+/// closures.
+#[derive(Clone)]
+pub struct Card {
+    pub key: u64,
+    pub name: String,
+    pub size: Option<u64>,
+    pub phase: RwSignal<Phase>,
+    pub image_src: RwSignal<Option<String>>,
+    /// Natural size of the loaded image, until the result says the upright size.
+    pub natural_size: RwSignal<Option<(u32, u32)>>,
+    pub result: RwSignal<Option<Arc<ResultView>>>,
+    /// The label row (and its boxes) under the pointer or keyboard focus.
+    pub highlighted: RwSignal<Option<usize>>,
+}
+
+impl Card {
+    fn new(name: String, size: Option<u64>, phase: Phase, image_src: Option<String>) -> Card {
+        thread_local!(static NEXT: Cell<u64> = const { Cell::new(1) });
+        Card {
+            key: NEXT.with(|n| n.replace(n.get() + 1)),
+            name,
+            size,
+            phase: RwSignal::new(phase),
+            image_src: RwSignal::new(image_src),
+            natural_size: RwSignal::new(None),
+            result: RwSignal::new(None),
+            highlighted: RwSignal::new(None),
+        }
+    }
+}
+
+/// Page-wide state that is not reactive (and not `Send`): the backend and the upload queue.
+struct Uploader {
+    backend: Rc<Backend>,
+    waiting: RefCell<VecDeque<(Card, web_sys::File, String)>>,
+    running: Cell<usize>,
+    announce: RwSignal<String>,
+}
+
+impl Uploader {
+    /// Starts waiting uploads while slots are free.
+    fn pump(self: &Rc<Self>) {
+        while self.running.get() < UPLOAD_SLOTS {
+            let Some((card, file, content_type)) = self.waiting.borrow_mut().pop_front() else {
+                return;
+            };
+            self.running.set(self.running.get() + 1);
+            let this = self.clone();
+            spawn_local(async move {
+                this.run(&card, &file, &content_type).await;
+                this.running.set(this.running.get() - 1);
+                this.pump();
+            });
+        }
+    }
+
+    fn step(&self, card: &Card, step: Step) {
+        let announce = !matches!(step, Step::Progress { .. });
+        let mut changed = false;
+        card.phase.update(|phase| {
+            if let Some(next) = phase.next(step) {
+                *phase = next;
+                changed = true;
+            }
+        });
+        if changed && announce {
+            let text = format!("{}: {}", card.name, card.phase.get_untracked().describe());
+            self.announce.set(text);
+        }
+    }
+
+    fn fail(&self, card: &Card, failure: Failure) {
+        self.step(
+            card,
+            Step::Failed {
+                code: failure.code,
+                message: failure.message,
+            },
+        );
+    }
+
+    async fn run(&self, card: &Card, file: &web_sys::File, content_type: &str) {
+        self.step(card, Step::Start);
+        let size = file.size() as u64;
+        let created = match self
+            .backend
+            .create_upload(&card.name, content_type, size)
+            .await
+        {
+            Ok(created) => created,
+            Err(failure) => return self.fail(card, failure),
+        };
+        self.step(card, Step::UrlGranted { total: size });
+        let phase = card.phase;
+        let progress = move |sent, total| {
+            phase.update(|p| {
+                if let Some(next) = p.next(Step::Progress { sent, total }) {
+                    *p = next;
+                }
+            })
+        };
+        if let Err(failure) = net::upload(&created.upload, file, progress).await {
+            return self.fail(card, failure);
+        }
+        self.step(card, Step::Uploaded);
+        self.await_result(card, &created.result.head_url, &created.result.get_url)
+            .await;
+    }
+
+    async fn await_result(&self, card: &Card, head_url: &str, get_url: &str) {
+        match net::wait_for_result(head_url, get_url, Backoff::default()).await {
+            Ok(doc) => {
+                let view = result_view(&doc);
+                self.announce
+                    .set(crate::logic::announce_result(&card.name, &view));
+                let error = view.error.clone();
+                card.result.set(Some(Arc::new(view)));
+                match error {
+                    Some((code, message)) => card.phase.update(|p| {
+                        if let Some(next) = p.next(Step::Failed { code, message }) {
+                            *p = next;
+                        }
+                    }),
+                    None => card.phase.update(|p| {
+                        if let Some(next) = p.next(Step::Labeled) {
+                            *p = next;
+                        }
+                    }),
+                }
+            }
+            Err(failure) => self.fail(card, failure),
+        }
+    }
+}
+
+fn files_of(list: Option<web_sys::FileList>) -> Vec<web_sys::File> {
+    let Some(list) = list else { return vec![] };
+    (0..list.length()).filter_map(|i| list.get(i)).collect()
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    let cards = RwSignal::new(Vec::<Card>::new());
+    let history = RwSignal::new(Vec::<Card>::new());
+    let older = RwSignal::new(None::<String>);
+    let announce = RwSignal::new(String::new());
+    let problem = RwSignal::new(None::<String>);
+    let ready = RwSignal::new(false);
+    let uploader = StoredValue::new_local(None::<Rc<Uploader>>);
+
+    let load_history = move |before: Option<String>| {
+        let Some(up) = uploader.get_value() else {
+            return;
+        };
+        spawn_local(async move {
+            match up.backend.history(before.as_deref()).await {
+                Ok(page) => {
+                    older.set(page.next_before.clone());
+                    let new: Vec<Card> = page.uploads.iter().map(history_card).collect();
+                    history.update(|h| h.extend(new.iter().cloned()));
+                    for (card, summary) in new.into_iter().zip(page.uploads) {
+                        let up = up.clone();
+                        spawn_local(async move {
+                            up.await_result(
+                                &card,
+                                &summary.result.head_url,
+                                &summary.result.get_url,
+                            )
+                            .await;
+                        });
+                    }
+                }
+                Err(failure) => problem.set(Some(format!(
+                    "Earlier uploads could not be loaded: {}",
+                    failure.message
+                ))),
+            }
+        });
+    };
+
+    spawn_local(async move {
+        match net::load_config().await {
+            Ok(config) => {
+                uploader.set_value(Some(Rc::new(Uploader {
+                    backend: Backend::new(config),
+                    waiting: RefCell::new(VecDeque::new()),
+                    running: Cell::new(0),
+                    announce,
+                })));
+                ready.set(true);
+                load_history(None);
+            }
+            Err(failure) => problem.set(Some(format!(
+                "snaplabel cannot start: {}",
+                failure.message
+            ))),
+        }
+    });
+
+    let add_files = move |files: Vec<web_sys::File>| {
+        let Some(up) = uploader.get_value() else {
+            problem.set(Some("Still starting; try again in a moment.".into()));
+            return;
+        };
+        let limits = up.backend.config.limits.clone();
+        let mut added = Vec::new();
+        for file in files {
+            let name = file.name();
+            let size = file.size() as u64;
+            let preview = file
+                .type_()
+                .starts_with("image/")
+                .then(|| web_sys::Url::create_object_url_with_blob(&file).ok())
+                .flatten();
+            match check_file(&name, &file.type_(), size, &limits) {
+                Ok(content_type) => {
+                    let card = Card::new(name, Some(size), Phase::Queued, preview);
+                    up.waiting
+                        .borrow_mut()
+                        .push_back((card.clone(), file, content_type));
+                    added.push(card);
+                }
+                Err(rejection) => {
+                    announce.set(format!("{name}: {}", rejection.message));
+                    added.push(Card::new(
+                        name,
+                        Some(size),
+                        Phase::Failed {
+                            code: rejection.code.into(),
+                            message: rejection.message,
+                        },
+                        preview,
+                    ));
+                }
+            }
+        }
+        if !added.is_empty() {
+            let count = added.len();
+            cards.update(|c| {
+                added.reverse();
+                added.extend(c.drain(..));
+                *c = added;
+            });
+            if count > 1 {
+                announce.set(format!("{count} files added"));
+            }
+        }
+        up.pump();
+    };
+
+    // Paste anywhere on the page.
+    let paste = window_event_listener(ev::paste, move |e: web_sys::ClipboardEvent| {
+        let files = files_of(e.clipboard_data().and_then(|d| d.files()));
+        if !files.is_empty() {
+            e.prevent_default();
+            add_files(files);
+        }
+    });
+    on_cleanup(move || paste.remove());
+
+    view! {
+        <header class="top">
+            <h1>"snaplabel"</h1>
+            <p class="tagline">"Drop photos, get labels — straight to storage, labeled where they land."</p>
+        </header>
+        <main>
+            <DropZone enabled=ready on_files=add_files />
+            <p class="problem" role="alert">{move || problem.get()}</p>
+            <div class="visually-hidden" role="status" aria-live="polite">{move || announce.get()}</div>
+            <section class="cards" aria-label="Your uploads">
+                <For each=move || cards.get() key=|c| c.key let:card>
+                    <CardView card />
+                </For>
+            </section>
+            <Show when=move || !history.with(Vec::is_empty)>
+                <h2 class="section-title">"Earlier uploads"</h2>
+            </Show>
+            <section class="cards history" aria-label="Earlier uploads">
+                <For each=move || history.get() key=|c| c.key let:card>
+                    <CardView card />
+                </For>
+            </section>
+            <Show when=move || older.with(Option::is_some)>
+                <button class="button secondary more" on:click=move |_| load_history(older.get_untracked())>
+                    "Show older uploads"
+                </button>
+            </Show>
+        </main>
+    }
+}
+
+fn history_card(summary: &UploadSummary) -> Card {
+    let name = summary
+        .filename
+        .clone()
+        .filter(|f| !f.is_empty())
+        .unwrap_or_else(|| summary.id.clone());
+    Card::new(
+        name,
+        Some(summary.size),
+        Phase::Labeling,
+        Some(summary.image_url.clone()),
+    )
+}
+
+#[component]
+fn DropZone(
+    enabled: RwSignal<bool>,
+    on_files: impl Fn(Vec<web_sys::File>) + Copy + 'static,
+) -> impl IntoView {
+    let over = RwSignal::new(false);
+    let picker = NodeRef::<leptos::html::Input>::new();
+    let camera = NodeRef::<leptos::html::Input>::new();
+    let take = move |input: NodeRef<leptos::html::Input>| {
+        if let Some(input) = input.get() {
+            let files = files_of(input.files());
+            // Clearing lets the same file be chosen again.
+            input.set_value("");
+            on_files(files);
+        }
+    };
+    view! {
+        <section
+            class="drop"
+            class:over=move || over.get()
+            aria-label="Add photos"
+            on:dragover=move |e: ev::DragEvent| {
+                e.prevent_default();
+                over.set(true);
+            }
+            on:dragleave=move |_| over.set(false)
+            on:drop=move |e: ev::DragEvent| {
+                e.prevent_default();
+                over.set(false);
+                on_files(files_of(e.data_transfer().and_then(|d| d.files())));
+            }
+        >
+            <p class="drop-title">"Drop photos here"</p>
+            <p class="drop-hint">"or paste them, or"</p>
+            <div class="drop-actions">
+                <button
+                    class="button"
+                    disabled=move || !enabled.get()
+                    on:click=move |_| {
+                        if let Some(i) = picker.get() {
+                            i.click()
+                        }
+                    }
+                >
+                    "Choose photos"
+                </button>
+                <button
+                    class="button secondary camera"
+                    disabled=move || !enabled.get()
+                    on:click=move |_| {
+                        if let Some(i) = camera.get() {
+                            i.click()
+                        }
+                    }
+                >
+                    "Take a photo"
+                </button>
+            </div>
+            <input
+                id="file-input"
+                node_ref=picker
+                class="visually-hidden"
+                type="file"
+                multiple
+                accept="image/*"
+                tabindex="-1"
+                aria-label="Choose photos"
+                on:change=move |_| take(picker)
+            />
+            <input
+                id="camera-input"
+                node_ref=camera
+                class="visually-hidden"
+                type="file"
+                accept="image/*"
+                capture="environment"
+                tabindex="-1"
+                aria-label="Take a photo"
+                on:change=move |_| take(camera)
+            />
+            <p class="drop-limits">"JPEG, PNG, WebP, GIF, BMP or TIFF"</p>
+        </section>
+    }
+}
+
+#[component]
+fn CardView(card: Card) -> impl IntoView {
+    let Card {
+        name,
+        size,
+        phase,
+        image_src,
+        natural_size,
+        result,
+        highlighted,
+        ..
+    } = card;
+    let frame_style = move || {
+        let size = result
+            .with(|r| r.as_ref().and_then(|r| r.image_size))
+            .or_else(|| natural_size.get());
+        let fit = size
+            .map(|(w, h)| fit_in_stage(w, h, STAGE_RATIO))
+            .unwrap_or(fit_in_stage(0, 0, STAGE_RATIO));
+        format!(
+            "left:{:.3}%;top:{:.3}%;width:{:.3}%;height:{:.3}%",
+            fit.left, fit.top, fit.width, fit.height
+        )
+    };
+    let on_image_load = move |e: ev::Event| {
+        if let Some(img) = e
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::HtmlImageElement>().ok())
+        {
+            natural_size.set(Some((img.natural_width(), img.natural_height())));
+        }
+    };
+    let alt = format!("{name}");
+    view! {
+        <article class=move || format!("card {}", phase.with(Phase::css)) aria-label=name.clone()>
+            <div class="stage">
+                <div class="frame" style=frame_style>
+                    {move || match image_src.get() {
+                        Some(src) => {
+                            view! {
+                                <img
+                                    src=src
+                                    alt=alt.clone()
+                                    on:load=on_image_load
+                                    on:error=move |_| image_src.set(None)
+                                />
+                            }
+                                .into_any()
+                        }
+                        // Not an image the browser can show (or not an image at all).
+                        None => view! { <span class="no-preview">"No preview"</span> }.into_any(),
+                    }}
+                    {move || result.get().map(|view| view! { <Boxes view highlighted /> })}
+                </div>
+            </div>
+            <div class="card-head">
+                <h3 class="file-name" title=name.clone()>{name.clone()}</h3>
+                <span class="file-size">{size.map(format_bytes)}</span>
+            </div>
+            <Status phase />
+            {move || result.get().map(|view| view! { <Labels view highlighted /> })}
+        </article>
+    }
+}
+
+#[component]
+fn Status(phase: RwSignal<Phase>) -> impl IntoView {
+    view! {
+        <div class="status">
+            {move || {
+                let p = phase.get();
+                match &p {
+                    Phase::Uploading { .. } => {
+                        let percent = p.upload_fraction().unwrap_or(0.0) * 100.0;
+                        view! {
+                            <div class="progress-line">
+                                <span class="state">{p.describe()}</span>
+                                <progress max="100" value=format!("{percent:.0}") aria-label="Upload progress"></progress>
+                            </div>
+                        }
+                            .into_any()
+                    }
+                    Phase::Labeling | Phase::RequestingUrl | Phase::Queued => {
+                        view! {
+                            <div class="progress-line">
+                                <span class="spinner" aria-hidden="true"></span>
+                                <span class="state">{p.describe()}</span>
+                            </div>
+                        }
+                            .into_any()
+                    }
+                    Phase::Done => view! { <span class="state ok">"Labeled"</span> }.into_any(),
+                    Phase::Failed { code, message } => {
+                        view! {
+                            <p class="error" data-code=code.clone()>
+                                <strong>"Failed: "</strong>
+                                {message.clone()}
+                            </p>
+                        }
+                            .into_any()
+                    }
+                }
+            }}
+        </div>
+    }
+}
+
+#[component]
+fn Boxes(view: Arc<ResultView>, highlighted: RwSignal<Option<usize>>) -> impl IntoView {
+    let Some((w, h)) = view.image_size.filter(|_| !view.boxes.is_empty()) else {
+        return ().into_any();
+    };
+    let font = caption_size(w, h);
+    let boxes = view
+        .boxes
+        .iter()
+        .map(|b| {
+            let rows = b.rows.clone();
+            let first = rows[0];
+            view! {
+                <g
+                    class="box"
+                    class:active=move || highlighted.get().is_some_and(|r| rows.contains(&r))
+                    on:mouseenter=move |_| highlighted.set(Some(first))
+                    on:mouseleave=move |_| highlighted.set(None)
+                >
+                    <rect x=b.x y=b.y width=b.width height=b.height vector-effect="non-scaling-stroke"></rect>
+                    <text x=b.x + font * 0.25 y=b.caption_y font-size=font>{b.caption.clone()}</text>
+                </g>
+            }
+        })
+        .collect_view();
+    view! {
+        <svg class="boxes" viewBox=format!("0 0 {w} {h}") preserveAspectRatio="none" aria-hidden="true">
+            {boxes}
+        </svg>
+    }
+    .into_any()
+}
+
+#[component]
+fn Labels(view: Arc<ResultView>, highlighted: RwSignal<Option<usize>>) -> impl IntoView {
+    let show_json = RwSignal::new(false);
+    let copied = RwSignal::new(None::<&'static str>);
+    let json = view.pretty_json.clone();
+    let copy = {
+        let json = json.clone();
+        move |_| {
+            let Some(window) = web_sys::window() else {
+                return;
+            };
+            let promise = window.navigator().clipboard().write_text(&json);
+            spawn_local(async move {
+                let ok = wasm_bindgen_futures::JsFuture::from(promise).await.is_ok();
+                copied.set(Some(if ok { "Copied" } else { "Copy failed" }));
+            });
+        }
+    };
+    if view.error.is_some() {
+        return view! {
+            <div class="result">
+                <JsonToggle show_json json copy copied />
+            </div>
+        }
+        .into_any();
+    }
+    let show_all = RwSignal::new(false);
+    let hidden_rows = view.rows.len().saturating_sub(VISIBLE_LABELS);
+    let rows = view
+        .rows
+        .iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let folded = i >= VISIBLE_LABELS;
+            let chips = row
+                .parents
+                .iter()
+                .map(|p| view! { <li class="chip">{p.clone()}</li> })
+                .chain(
+                    row.categories
+                        .iter()
+                        .map(|c| view! { <li class="chip category">{c.clone()}</li> }),
+                )
+                .collect_view();
+            let has_box = !row.boxes.is_empty();
+            let confidence = row.confidence;
+            view! {
+                <li
+                    class="label"
+                    class:folded=move || folded && !show_all.get()
+                    class:active=move || highlighted.get() == Some(i)
+                    class:has-box=has_box
+                    tabindex="0"
+                    on:mouseenter=move |_| highlighted.set(Some(i))
+                    on:mouseleave=move |_| highlighted.set(None)
+                    on:focus=move |_| highlighted.set(Some(i))
+                    on:blur=move |_| highlighted.set(None)
+                >
+                    <div class="label-line">
+                        <span class="label-name">{row.name.clone()}</span>
+                        <span class="confidence">{format!("{confidence:.1}%")}</span>
+                    </div>
+                    <div
+                        class="bar"
+                        role="meter"
+                        aria-valuemin="0"
+                        aria-valuemax="100"
+                        aria-valuenow=format!("{confidence:.0}")
+                        aria-label=format!("{} confidence", row.name)
+                    >
+                        <span style=format!("width:{confidence:.1}%")></span>
+                    </div>
+                    <ul class="chips" aria-label="Parents and categories">{chips}</ul>
+                </li>
+            }
+        })
+        .collect_view();
+    let empty = view.rows.is_empty();
+    let colors = view
+        .colors
+        .iter()
+        .map(|c| {
+            view! {
+                <li class="swatch-item">
+                    <span class="swatch" style=format!("background:{}", c.hex)></span>
+                    <span>{c.name.clone()}</span>
+                    <span class="muted">{format!("{:.0}%", c.percent)}</span>
+                </li>
+            }
+        })
+        .collect_view();
+    let quality = view.quality.map(|q| {
+        view! {
+            <dl class="quality">
+                <div><dt>"Brightness"</dt><dd>{format!("{:.0}", q.brightness)}</dd></div>
+                <div><dt>"Sharpness"</dt><dd>{format!("{:.0}", q.sharpness)}</dd></div>
+                <div><dt>"Contrast"</dt><dd>{format!("{:.0}", q.contrast)}</dd></div>
+            </dl>
+        }
+    });
+    let labeler = view.labeler.clone();
+    view! {
+        <div class="result">
+            <Show when=move || empty>
+                <p class="muted">"Nothing recognised with enough confidence."</p>
+            </Show>
+            <ol class="labels" aria-label="Labels">{rows}</ol>
+            <Show when=move || { hidden_rows > 0 }>
+                <button
+                    class="button small secondary fold"
+                    aria-expanded=move || show_all.get().to_string()
+                    on:click=move |_| show_all.update(|s| *s = !*s)
+                >
+                    {move || {
+                        if show_all.get() {
+                            "Fewer labels".to_string()
+                        } else {
+                            format!("{hidden_rows} more labels")
+                        }
+                    }}
+                </button>
+            </Show>
+            <ul class="swatches" aria-label="Dominant colours">{colors}</ul>
+            {quality}
+            <p class="labeler muted">{labeler}</p>
+            <JsonToggle show_json json copy copied />
+        </div>
+    }
+    .into_any()
+}
+
+#[component]
+fn JsonToggle(
+    show_json: RwSignal<bool>,
+    json: String,
+    copy: impl Fn(ev::MouseEvent) + 'static,
+    copied: RwSignal<Option<&'static str>>,
+) -> impl IntoView {
+    view! {
+        <div class="json-tools">
+            <button
+                class="button small secondary"
+                aria-expanded=move || show_json.get().to_string()
+                on:click=move |_| show_json.update(|s| *s = !*s)
+            >
+                {move || if show_json.get() { "Hide JSON" } else { "Show JSON" }}
+            </button>
+            <button class="button small secondary" on:click=copy>"Copy JSON"</button>
+            <span class="muted" aria-live="polite">{move || copied.get()}</span>
+        </div>
+        <Show when=move || show_json.get()>
+            <pre class="json">{json.clone()}</pre>
+        </Show>
+    }
+}

@@ -1,0 +1,3 @@
+fn main() {
+    snaplabel_web::start();
+}

@@ -1,0 +1,326 @@
+//! Talking to the backend from the browser: `/config.json`, the guest identity (Cognito
+//! `GetId`), the presign API, the upload itself (XMLHttpRequest, for progress events), and HEAD
+//! polling of the result.
+
+use crate::logic::{AppConfig, Backoff, PollAnswer, classify_head, parse_result};
+use futures::channel::oneshot;
+use gloo_net::http::{Method, Request, RequestBuilder};
+use gloo_timers::future::sleep;
+use snaplabel_core::api::{CreateUploadRequest, CreateUploadResponse, PresignedUpload, UploadHistory};
+use snaplabel_core::error::ApiError;
+use snaplabel_core::result::ResultDocument;
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::Closure;
+
+/// A failure worth showing: a stable code and a sentence for people.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub code: String,
+    pub message: String,
+}
+
+impl Failure {
+    fn new(code: &str, message: impl Into<String>) -> Self {
+        Failure {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    fn network(what: &str) -> Self {
+        Failure::new(
+            "network",
+            format!("Could not reach the server while {what}. Check the connection and retry."),
+        )
+    }
+}
+
+pub async fn load_config() -> Result<AppConfig, Failure> {
+    let response = Request::get("config.json")
+        .send()
+        .await
+        .map_err(|_| Failure::network("loading config.json"))?;
+    if !response.ok() {
+        return Err(Failure::new(
+            "config",
+            format!("config.json answered HTTP {}", response.status()),
+        ));
+    }
+    let text = response
+        .text()
+        .await
+        .map_err(|_| Failure::network("loading config.json"))?;
+    AppConfig::parse(&text).map_err(|m| Failure::new("config", m))
+}
+
+/// The backend as the page uses it: configuration plus the guest identity.
+pub struct Backend {
+    pub config: AppConfig,
+    identity: RefCell<Option<String>>,
+}
+
+impl Backend {
+    pub fn new(config: AppConfig) -> Rc<Backend> {
+        let identity = storage()
+            .and_then(|s| s.get_item(&identity_storage_key(&config)).ok().flatten())
+            .filter(|id| !id.is_empty());
+        Rc::new(Backend {
+            config,
+            identity: RefCell::new(identity),
+        })
+    }
+
+    /// The guest identity id, from localStorage or a fresh Cognito `GetId`.
+    pub async fn identity(&self) -> Result<String, Failure> {
+        if let Some(id) = self.identity.borrow().clone() {
+            return Ok(id);
+        }
+        let identity = &self.config.identity;
+        let body = serde_json::json!({ "IdentityPoolId": identity.pool_id }).to_string();
+        let response = Request::post(&identity.endpoint)
+            .header("X-Amz-Target", "AWSCognitoIdentityService.GetId")
+            .header("Content-Type", "application/x-amz-json-1.1")
+            .body(body)
+            .map_err(|_| Failure::new("internal", "could not build the identity request"))?
+            .send()
+            .await
+            .map_err(|_| Failure::network("getting a guest identity"))?;
+        let status = response.status();
+        let json: serde_json::Value = response.json().await.unwrap_or_default();
+        let id = json["IdentityId"].as_str().unwrap_or_default().to_string();
+        if status != 200 || id.is_empty() {
+            return Err(Failure::new(
+                "invalid_identity",
+                format!("The identity service refused a guest identity (HTTP {status})."),
+            ));
+        }
+        if let Some(s) = storage() {
+            let _ = s.set_item(&identity_storage_key(&self.config), &id);
+        }
+        *self.identity.borrow_mut() = Some(id.clone());
+        Ok(id)
+    }
+
+    /// Forgets a stored identity the server no longer knows (a wiped dev data folder, a new pool).
+    fn forget_identity(&self) {
+        if let Some(s) = storage() {
+            let _ = s.remove_item(&identity_storage_key(&self.config));
+        }
+        *self.identity.borrow_mut() = None;
+    }
+
+    /// Sends an API request with the identity header; an identity the server rejects is replaced
+    /// by a fresh one once.
+    async fn api(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<String>,
+    ) -> Result<String, Failure> {
+        for attempt in 0..2 {
+            let identity = self.identity().await?;
+            let mut request = RequestBuilder::new(&self.config.api_url(path))
+                .method(method.clone())
+                .header(&self.config.identity.header, &identity);
+            let request = match &body {
+                Some(json) => {
+                    request = request.header("Content-Type", "application/json");
+                    request.body(json.clone())
+                }
+                None => request.build(),
+            }
+            .map_err(|_| Failure::new("internal", "could not build the request"))?;
+            let response = request
+                .send()
+                .await
+                .map_err(|_| Failure::network("talking to the API"))?;
+            let status = response.status();
+            let text = response.text().await.unwrap_or_default();
+            if (200..300).contains(&status) {
+                return Ok(text);
+            }
+            let error = serde_json::from_str::<ApiError>(&text).ok().map(|e| e.error);
+            if let Some(error) = &error
+                && error.code == snaplabel_core::ErrorCode::InvalidIdentity
+                && attempt == 0
+            {
+                self.forget_identity();
+                continue;
+            }
+            return Err(match error {
+                Some(e) => Failure::new(e.code.as_str(), e.message),
+                None => Failure::new("http", format!("The API answered HTTP {status}.")),
+            });
+        }
+        Err(Failure::new(
+            "invalid_identity",
+            "The server keeps refusing the guest identity.",
+        ))
+    }
+
+    pub async fn create_upload(
+        &self,
+        filename: &str,
+        content_type: &str,
+        size: u64,
+    ) -> Result<CreateUploadResponse, Failure> {
+        let body = serde_json::to_string(&CreateUploadRequest {
+            filename: Some(filename.to_string()),
+            content_type: Some(content_type.to_string()),
+            size: Some(size.into()),
+        })
+        .unwrap_or_default();
+        let text = self.api(Method::POST, "uploads", Some(body)).await?;
+        serde_json::from_str(&text)
+            .map_err(|e| Failure::new("http", format!("unexpected API answer: {e}")))
+    }
+
+    pub async fn history(&self, before: Option<&str>) -> Result<UploadHistory, Failure> {
+        let path = match before {
+            Some(id) => format!("uploads?before={id}"),
+            None => "uploads".to_string(),
+        };
+        let text = self.api(Method::GET, &path, None).await?;
+        serde_json::from_str(&text)
+            .map_err(|e| Failure::new("http", format!("unexpected API answer: {e}")))
+    }
+}
+
+fn storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok().flatten()
+}
+
+/// One identity per pool: switching backends does not reuse a foreign id.
+fn identity_storage_key(config: &AppConfig) -> String {
+    format!("snaplabel.identity.{}", config.identity.pool_id)
+}
+
+/// PUTs the file exactly as signed, reporting `(sent, total)` as the browser sends it. `fetch`
+/// has no upload progress, hence XMLHttpRequest.
+pub async fn upload(
+    target: &PresignedUpload,
+    file: &web_sys::File,
+    on_progress: impl Fn(u64, u64) + 'static,
+) -> Result<(), Failure> {
+    let xhr = web_sys::XmlHttpRequest::new()
+        .map_err(|_| Failure::new("internal", "XMLHttpRequest is unavailable"))?;
+    xhr.open_with_async(&target.method, &target.url, true)
+        .map_err(|_| Failure::new("internal", "could not open the upload request"))?;
+    for (name, value) in &target.headers {
+        // The browser sets these itself (and refuses to be told); they are signed all the same.
+        if name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("host") {
+            continue;
+        }
+        let _ = xhr.set_request_header(name, value);
+    }
+
+    let (done_tx, done_rx) = oneshot::channel::<Result<u16, ()>>();
+    let done_tx = Rc::new(RefCell::new(Some(done_tx)));
+    let finish = {
+        let done_tx = done_tx.clone();
+        let xhr = xhr.clone();
+        Closure::<dyn FnMut(web_sys::ProgressEvent)>::new(move |_| {
+            if let Some(tx) = done_tx.borrow_mut().take() {
+                let _ = tx.send(Ok(xhr.status().unwrap_or(0)));
+            }
+        })
+    };
+    let fail = {
+        let done_tx = done_tx.clone();
+        Closure::<dyn FnMut(web_sys::ProgressEvent)>::new(move |_| {
+            if let Some(tx) = done_tx.borrow_mut().take() {
+                let _ = tx.send(Err(()));
+            }
+        })
+    };
+    let progress = Closure::<dyn FnMut(web_sys::ProgressEvent)>::new(move |e: web_sys::ProgressEvent| {
+        if e.length_computable() {
+            on_progress(e.loaded() as u64, e.total() as u64);
+        }
+    });
+    xhr.set_onload(Some(finish.as_ref().unchecked_ref()));
+    xhr.set_onerror(Some(fail.as_ref().unchecked_ref()));
+    xhr.set_onabort(Some(fail.as_ref().unchecked_ref()));
+    xhr.set_ontimeout(Some(fail.as_ref().unchecked_ref()));
+    if let Ok(upload) = xhr.upload() {
+        upload.set_onprogress(Some(progress.as_ref().unchecked_ref()));
+    }
+    xhr.send_with_opt_blob(Some(file))
+        .map_err(|_| Failure::new("internal", "the browser refused to send the file"))?;
+    let outcome = done_rx.await.unwrap_or(Err(()));
+    // The closures must outlive the request; drop them only now.
+    drop((finish, fail, progress));
+    match outcome {
+        Ok(200..=299) => Ok(()),
+        Ok(403) => Err(Failure::new(
+            "upload_refused",
+            "Storage refused the upload: the link expired or the file changed. Try again.",
+        )),
+        Ok(status) => Err(Failure::new(
+            "upload_failed",
+            format!("Storage answered HTTP {status} to the upload."),
+        )),
+        Err(()) => Err(Failure::network("uploading")),
+    }
+}
+
+/// HEADs the result URL on the backoff schedule until it exists, then GETs and parses it.
+pub async fn wait_for_result(
+    head_url: &str,
+    get_url: &str,
+    backoff: Backoff,
+) -> Result<ResultDocument, Failure> {
+    let mut ready = false;
+    for delay in backoff.delays() {
+        sleep(delay).await;
+        // no-store: a cached 404 would hide the result until the deadline.
+        let status = match RequestBuilder::new(head_url)
+            .method(Method::HEAD)
+            .cache(web_sys::RequestCache::NoStore)
+            .send()
+            .await
+        {
+            Ok(r) => r.status(),
+            Err(_) => 0,
+        };
+        match classify_head(status) {
+            PollAnswer::Ready => {
+                ready = true;
+                break;
+            }
+            PollAnswer::NotYet => continue,
+            PollAnswer::Broken(status) => {
+                return Err(Failure::new(
+                    "poll_failed",
+                    format!("Checking for the result failed with HTTP {status}."),
+                ));
+            }
+        }
+    }
+    if !ready {
+        return Err(Failure::new(
+            "timeout",
+            format!(
+                "No result after {} s; the labeler may be stopped or overloaded.",
+                backoff.deadline.as_secs()
+            ),
+        ));
+    }
+    let response = Request::get(get_url)
+        .send()
+        .await
+        .map_err(|_| Failure::network("downloading the result"))?;
+    if !response.ok() {
+        return Err(Failure::new(
+            "http",
+            format!("Downloading the result answered HTTP {}.", response.status()),
+        ));
+    }
+    let text = response
+        .text()
+        .await
+        .map_err(|_| Failure::network("downloading the result"))?;
+    parse_result(&text).map_err(|m| Failure::new("bad_result", m))
+}
