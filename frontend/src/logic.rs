@@ -4,7 +4,6 @@
 //! Nothing here touches the browser, so it is unit-tested natively (`cargo test -p snaplabel-web`);
 //! the components only render what these functions return.
 
-use serde::Deserialize;
 use snaplabel_core::detect::{DetectLabelsResponse, DominantColor, ImageQuality};
 use snaplabel_core::result::{ResultDocument, Status};
 use std::time::Duration;
@@ -13,48 +12,11 @@ use std::time::Duration;
 // Configuration (`/config.json`)
 // ---------------------------------------------------------------------------------------------
 
-/// What the page needs to know about its backend, read from `/config.json` at start so one build
-/// serves `snaplabel dev` and S3/CloudFront alike.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct AppConfig {
-    /// Base of the presign API, e.g. `http://127.0.0.1:8080/api` or a Function URL.
-    pub api_base: String,
-    #[serde(default)]
-    pub region: String,
-    pub identity: IdentityConfig,
-    pub limits: Limits,
-    #[serde(default)]
-    pub labeler: String,
-}
+pub use snaplabel_core::api::{BrowserConfig, BrowserLimits};
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct IdentityConfig {
-    /// Cognito Identity endpoint (awsJson1_1 `GetId`).
-    pub endpoint: String,
-    pub pool_id: String,
-    /// Header that carries the identity id to the presign API.
-    pub header: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct Limits {
-    pub max_upload_bytes: u64,
-    pub content_types: Vec<String>,
-}
-
-impl AppConfig {
-    pub fn parse(json: &str) -> Result<AppConfig, String> {
-        serde_json::from_str(json).map_err(|e| format!("config.json is not valid: {e}"))
-    }
-
-    /// `api_base` joined with a path, without doubling the slash.
-    pub fn api_url(&self, path: &str) -> String {
-        format!(
-            "{}/{}",
-            self.api_base.trim_end_matches('/'),
-            path.trim_start_matches('/')
-        )
-    }
+/// Reads `/config.json`.
+pub fn parse_config(json: &str) -> Result<BrowserConfig, String> {
+    serde_json::from_str(json).map_err(|e| format!("config.json is not valid: {e}"))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -75,7 +37,7 @@ pub fn check_file(
     name: &str,
     browser_type: &str,
     size: u64,
-    limits: &Limits,
+    limits: &BrowserLimits,
 ) -> Result<String, Rejection> {
     let declared = if browser_type.is_empty() {
         content_type_from_name(name).unwrap_or_default().to_string()
@@ -603,8 +565,8 @@ mod tests {
     use snaplabel_core::format::ImageFormat;
     use snaplabel_core::result::{ImageInfo, LabelerInfo, SourceObject, Timings};
 
-    fn limits() -> Limits {
-        Limits {
+    fn limits() -> BrowserLimits {
+        BrowserLimits {
             max_upload_bytes: 20_000_000,
             content_types: ["image/jpeg", "image/png", "image/webp", "image/gif"]
                 .map(String::from)
@@ -617,14 +579,14 @@ mod tests {
         let json = r#"{"api_base":"http://127.0.0.1:8080/api","region":"us-east-1",
             "identity":{"endpoint":"http://127.0.0.1:8080","pool_id":"us-east-1:x","header":"x-snaplabel-identity"},
             "limits":{"max_upload_bytes":20000000,"content_types":["image/jpeg"]},"labeler":"local"}"#;
-        let config = AppConfig::parse(json).unwrap();
+        let config = parse_config(json).unwrap();
         assert_eq!(
             config.api_url("/uploads"),
             "http://127.0.0.1:8080/api/uploads"
         );
         assert_eq!(config.limits.max_upload_bytes, 20_000_000);
         assert!(
-            AppConfig::parse("{}")
+            parse_config("{}")
                 .unwrap_err()
                 .contains("config.json is not valid")
         );

@@ -2,7 +2,7 @@
 //! `GetId`), the presign API, the upload itself (XMLHttpRequest, for progress events), and HEAD
 //! polling of the result.
 
-use crate::logic::{AppConfig, Backoff, PollAnswer, classify_head, parse_result};
+use crate::logic::{Backoff, BrowserConfig, PollAnswer, classify_head, parse_config, parse_result};
 use futures::channel::oneshot;
 use gloo_net::http::{Method, Request, RequestBuilder};
 use gloo_timers::future::sleep;
@@ -37,7 +37,7 @@ impl Failure {
     }
 }
 
-pub async fn load_config() -> Result<AppConfig, Failure> {
+pub async fn load_config() -> Result<BrowserConfig, Failure> {
     let response = Request::get("config.json")
         .send()
         .await
@@ -52,17 +52,17 @@ pub async fn load_config() -> Result<AppConfig, Failure> {
         .text()
         .await
         .map_err(|_| Failure::network("loading config.json"))?;
-    AppConfig::parse(&text).map_err(|m| Failure::new("config", m))
+    parse_config(&text).map_err(|m| Failure::new("config", m))
 }
 
 /// The backend as the page uses it: configuration plus the guest identity.
 pub struct Backend {
-    pub config: AppConfig,
+    pub config: BrowserConfig,
     identity: RefCell<Option<String>>,
 }
 
 impl Backend {
-    pub fn new(config: AppConfig) -> Rc<Backend> {
+    pub fn new(config: BrowserConfig) -> Rc<Backend> {
         let identity = storage()
             .and_then(|s| s.get_item(&identity_storage_key(&config)).ok().flatten())
             .filter(|id| !id.is_empty());
@@ -193,7 +193,7 @@ fn storage() -> Option<web_sys::Storage> {
 }
 
 /// One identity per pool: switching backends does not reuse a foreign id.
-fn identity_storage_key(config: &AppConfig) -> String {
+fn identity_storage_key(config: &BrowserConfig) -> String {
     format!("snaplabel.identity.{}", config.identity.pool_id)
 }
 

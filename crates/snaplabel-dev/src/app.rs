@@ -18,7 +18,7 @@ pub struct App {
     pub rekognition: Arc<RekognitionService>,
     pub cognito: Arc<CognitoService>,
     pub static_dir: Option<PathBuf>,
-    pub config_json: serde_json::Value,
+    pub config_json: snaplabel_core::api::BrowserConfig,
     pub pending: Arc<dyn Fn() -> usize + Send + Sync>,
 }
 
@@ -67,7 +67,7 @@ impl App {
                 let mut r = text(
                     StatusCode::OK,
                     "application/json",
-                    self.config_json.to_string(),
+                    serde_json::to_string(&self.config_json).unwrap_or_default(),
                 );
                 r.headers_mut()
                     .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -223,16 +223,14 @@ impl DevStack {
                 rekognition,
                 cognito,
                 static_dir: config.static_dir.clone(),
-                config_json: serde_json::json!({
-                    "api_base": format!("{app_url}/api"),
-                    "region": REGION,
-                    "identity": {"endpoint": app_url, "pool_id": IDENTITY_POOL_ID, "header": snaplabel_pipeline::identity::IDENTITY_HEADER},
-                    "limits": {
-                        "max_upload_bytes": pipeline.max_upload_bytes,
-                        "content_types": snaplabel_core::ImageFormat::ALL.iter().map(|f| f.content_type()).collect::<Vec<_>>(),
-                    },
-                    "labeler": pipeline.labeler.as_str(),
-                }),
+                config_json: snaplabel_core::api::BrowserConfig::new(
+                    format!("{app_url}/api"),
+                    REGION,
+                    app_url.clone(),
+                    IDENTITY_POOL_ID,
+                    pipeline.max_upload_bytes,
+                    pipeline.labeler.as_str(),
+                ),
                 pending: {
                     let queue = queue.clone();
                     Arc::new(move || queue.pending.load(Ordering::SeqCst))

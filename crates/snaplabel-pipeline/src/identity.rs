@@ -5,7 +5,7 @@ use snaplabel_core::keys::{ANONYMOUS_OWNER, is_valid_owner};
 use snaplabel_core::{ErrorBody, ErrorCode};
 
 /// The request header carrying the caller's guest identity id.
-pub const IDENTITY_HEADER: &str = "x-snaplabel-identity";
+pub use snaplabel_core::api::IDENTITY_HEADER;
 
 /// Turns what a caller claims into the owner segment of its keys, or refuses.
 #[async_trait]
