@@ -39,7 +39,49 @@ fn text(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) 
 }
 
 impl App {
+    /// The presign API answers CORS itself; everything else on this port (the awsJson services
+    /// a page served by `trunk serve` calls cross-origin, config.json) gets it here.
     async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
+        let path = req.uri().path();
+        if path == "/api" || path.starts_with("/api/") {
+            return self.api(req).await;
+        }
+        let origin = req
+            .headers()
+            .get(header::ORIGIN)
+            .and_then(|o| o.to_str().ok())
+            .map(str::to_string);
+        let mut response = if req.method() == Method::OPTIONS {
+            let mut r = text(StatusCode::NO_CONTENT, "text/plain", "");
+            let h = r.headers_mut();
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+                HeaderValue::from_static("GET, HEAD, POST, OPTIONS"),
+            );
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                HeaderValue::from_static(
+                    "content-type, x-amz-target, x-amz-user-agent, x-amz-date, authorization",
+                ),
+            );
+            h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+            r
+        } else {
+            self.route(req).await
+        };
+        let allowed = origin
+            .as_deref()
+            .and_then(|o| self.api.config().cors_origin(o))
+            .and_then(|o| HeaderValue::from_str(o).ok());
+        let headers = response.headers_mut();
+        headers.append(header::VARY, HeaderValue::from_static("Origin"));
+        if let Some(allowed) = allowed {
+            headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allowed);
+        }
+        response
+    }
+
+    async fn route(&self, req: Request<Incoming>) -> Response<Body> {
         let path = req.uri().path().to_string();
         let target = req
             .headers()
@@ -58,9 +100,6 @@ impl App {
                 };
             }
             return self.rekognition.handle(req).await;
-        }
-        if path == "/api" || path.starts_with("/api/") {
-            return self.api(req).await;
         }
         match path.as_str() {
             "/config.json" => {

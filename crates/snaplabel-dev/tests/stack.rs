@@ -298,3 +298,45 @@ async fn expired_upload_urls_are_refused() {
     );
     stack.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_from_the_trunk_dev_server_may_call_the_identity_service_and_no_other_site_may() {
+    let dir = tempfile::tempdir().unwrap();
+    let (stack, me) = start(dir.path()).await;
+    let trunk = "http://127.0.0.1:8081";
+    let preflight = me
+        .http
+        .request(reqwest::Method::OPTIONS, format!("{}/", stack.app_url))
+        .header("origin", trunk)
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type,x-amz-target")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 204);
+    assert_eq!(preflight.headers()["access-control-allow-origin"], trunk);
+    assert!(
+        preflight.headers()["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("x-amz-target")
+    );
+    let get_id = |origin: &'static str| {
+        me.http
+            .post(format!("{}/", stack.app_url))
+            .header("origin", origin)
+            .header("x-amz-target", "AWSCognitoIdentityService.GetId")
+            .header("content-type", "application/x-amz-json-1.1")
+            .body(format!("{{\"IdentityPoolId\":\"{IDENTITY_POOL_ID}\"}}"))
+            .send()
+    };
+    let allowed = get_id(trunk).await.unwrap();
+    assert_eq!(allowed.status(), 200);
+    assert_eq!(allowed.headers()["access-control-allow-origin"], trunk);
+    let foreign = get_id("https://evil.example").await.unwrap();
+    assert!(
+        foreign.headers().get("access-control-allow-origin").is_none(),
+        "no CORS grant for a foreign site"
+    );
+    stack.shutdown().await;
+}
