@@ -65,7 +65,7 @@ pub async fn start_stack(data: &Path, adjust: impl FnOnce(&mut DevConfig)) -> De
 pub struct Browser {
     pub client: Client,
     driver: Child,
-    _profile: tempfile::TempDir,
+    profile: tempfile::TempDir,
 }
 
 /// `$variable`, else `name` looked up on PATH (chromedriver wants an absolute browser path).
@@ -101,9 +101,6 @@ impl Browser {
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        // Its own process group, so the browser it starts is killed with it even if a test panics.
-        #[cfg(unix)]
-        std::os::unix::process::CommandExt::process_group(&mut command, 0);
         let driver = command.spawn().unwrap_or_else(|e| {
             panic!(
                 "cannot start {} ({e}): run `cargo xtask test`, which installs Chromium",
@@ -141,7 +138,7 @@ impl Browser {
         Browser {
             client,
             driver,
-            _profile: profile,
+            profile,
         }
     }
 
@@ -230,11 +227,13 @@ impl Browser {
     }
 
     fn kill(&mut self) {
-        #[cfg(unix)]
-        let _ = Command::new("kill")
-            .args(["-KILL", &format!("-{}", self.driver.id())])
-            .status();
         let _ = self.driver.kill();
+        // A test that panicked never closed its session: end the browser it left behind, found
+        // by its unique profile folder (nothing else on the machine has that in its command line).
+        let _ = Command::new("pkill")
+            .args(["-KILL", "-f"])
+            .arg(self.profile.path())
+            .status();
         let _ = self.driver.wait();
     }
 }

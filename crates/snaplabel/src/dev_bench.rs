@@ -75,7 +75,11 @@ pub fn run(args: DevBenchArgs) -> anyhow::Result<ExitCode> {
                 let created = client.upload(&name, "image/jpeg", photo).await.map_err(|e| anyhow::anyhow!("{e}"))?;
                 let put_done = Instant::now();
                 client.wait_result(&created, Polling::tight(Duration::from_secs(600))).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-                Ok::<f64, anyhow::Error>(put_done.elapsed().as_secs_f64() * 1e3)
+                let waited = put_done.elapsed().as_secs_f64() * 1e3;
+                // Where the time went inside the label handler (read after the clock stopped).
+                let doc = client.result(&created, Polling::tight(Duration::from_secs(10))).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                let stage = |name: &str| doc["timings_ms"][name].as_f64().unwrap_or(f64::NAN);
+                Ok::<(f64, [f64; 3]), anyhow::Error>((waited, [stage("download"), stage("label"), stage("total")]))
             }
         };
         println!("photo: {:.1} MB JPEG", photo.len() as f64 / 1e6);
@@ -83,14 +87,26 @@ pub fn run(args: DevBenchArgs) -> anyhow::Result<ExitCode> {
         // Warm-up, then one upload at a time.
         upload("warm-up.jpg".into()).await?;
         let mut latencies = Vec::new();
+        let mut stages: [Vec<f64>; 3] = Default::default();
         for i in 0..args.sequential {
-            latencies.push(upload(format!("seq-{i}.jpg")).await?);
+            let (waited, inside) = upload(format!("seq-{i}.jpg")).await?;
+            latencies.push(waited);
+            for (all, one) in stages.iter_mut().zip(inside) {
+                all.push(one);
+            }
         }
         println!(
             "upload complete → result visible to HEAD, one at a time ({} uploads): p50 {:.0} ms, p95 {:.0} ms",
             latencies.len(),
             percentile(&mut latencies, 50.0),
             percentile(&mut latencies, 95.0)
+        );
+        let [download, label, total] = &mut stages;
+        println!(
+            "  inside the label handler, p50: download {:.0} ms, label {:.0} ms, total {:.0} ms (the rest is notification, queue, result PUT and polling)",
+            percentile(download, 50.0),
+            percentile(label, 50.0),
+            percentile(total, 50.0)
         );
 
         let started = Instant::now();
@@ -100,7 +116,7 @@ pub fn run(args: DevBenchArgs) -> anyhow::Result<ExitCode> {
         }
         let mut waits = Vec::new();
         for t in tasks {
-            waits.push(t.await??);
+            waits.push(t.await??.0);
         }
         let secs = started.elapsed().as_secs_f64();
         println!(
