@@ -198,3 +198,51 @@ async fn files_over_the_limit_are_refused_before_any_request() {
     browser.quit().await;
     stack.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn photos_can_be_dropped_and_pasted_too() {
+    let _one = one_at_a_time();
+    let data = tempfile::tempdir().unwrap();
+    let stack = start_stack(data.path(), |_| {}).await;
+    let browser = Browser::launch().await;
+    browser.client.goto(&stack.app_url).await.unwrap();
+    browser
+        .wait(".drop button:not([disabled])", LABELING)
+        .await;
+    // A real PNG made in the page (a sunset-ish gradient), handed over the two other ways in:
+    // a drop on the drop zone and a paste anywhere.
+    browser
+        .client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const canvas = document.createElement('canvas');
+             canvas.width = 320; canvas.height = 240;
+             const g = canvas.getContext('2d');
+             const sky = g.createLinearGradient(0, 0, 0, 240);
+             sky.addColorStop(0, '#1e3a8a'); sky.addColorStop(1, '#f97316');
+             g.fillStyle = sky; g.fillRect(0, 0, 320, 240);
+             canvas.toBlob(blob => {
+               const give = (name) => {
+                 const t = new DataTransfer();
+                 t.items.add(new File([blob], name, { type: 'image/png' }));
+                 return t;
+               };
+               document.querySelector('.drop').dispatchEvent(
+                 new DragEvent('drop', { dataTransfer: give('dropped.png'), bubbles: true, cancelable: true }));
+               window.dispatchEvent(
+                 new ClipboardEvent('paste', { clipboardData: give('pasted.png'), bubbles: true, cancelable: true }));
+               done(true);
+             }, 'image/png');",
+            vec![],
+        )
+        .await
+        .unwrap();
+    browser
+        .wait_count(".cards .card.done", 2, LABELING)
+        .await;
+    let mut names = browser.texts(".cards .card.done .file-name").await;
+    names.sort();
+    assert_eq!(names, ["dropped.png", "pasted.png"]);
+    browser.quit().await;
+    stack.shutdown().await;
+}
