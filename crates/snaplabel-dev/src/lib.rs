@@ -20,7 +20,7 @@ pub mod client;
 use snaplabel_core::config::{LabelerKind, PipelineConfig};
 use snaplabel_core::keys::{LABELS_PREFIX, UPLOADS_PREFIX, result_key_for};
 use snaplabel_localaws::cognito::CognitoService;
-use snaplabel_localaws::notify::{Listener, ObjectCreated};
+use snaplabel_localaws::local_fs::{Listener, ObjectCreated};
 use snaplabel_localaws::rekognition::{
     DetectLabelsBackend, ImageSource, RekognitionError, RekognitionService,
 };

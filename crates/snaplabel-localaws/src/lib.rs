@@ -3,15 +3,15 @@
 //!
 //! - [`s3`]: an S3 server over a folder (s3s + s3s-fs), path-style, SigV4-verified, with the CORS
 //!   layer s3s lacks (preflight answered without auth, `ETag` exposed).
-//! - [`notify`]: bucket notifications (s3s-fs has none): a forwarding `S3` that reports every
-//!   object creation.
+//! - [`local_fs`]: s3s-fs plus bucket notifications (s3s-fs has none) and whole-object reads in
+//!   one go (s3s-fs reads GET bodies 4 KB at a time).
 //! - [`rekognition`]: Rekognition `DetectLabels` (awsJson1_1) over any [`rekognition::DetectLabelsBackend`].
 //! - [`cognito`]: Cognito Identity `GetId` / `DescribeIdentity` for one unauthenticated guest pool,
 //!   persisted in a JSON file.
 //! - [`server`]: the small hyper server all of them share.
 
 pub mod cognito;
-pub mod notify;
+pub mod local_fs;
 pub mod rekognition;
 pub mod s3;
 pub mod server;

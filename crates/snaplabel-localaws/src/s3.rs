@@ -4,7 +4,7 @@
 //! uploaded. Every request except a CORS preflight must be signed with the configured key pair
 //! (presigned URLs included); a tampered, expired or differently-typed request gets 403.
 
-use crate::notify::{Listener, Notifying};
+use crate::local_fs::{Listener, LocalFs};
 use crate::server::{Body, ServerHandle, full, serve};
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
@@ -38,12 +38,7 @@ pub fn build_service(
     for bucket in &config.buckets {
         std::fs::create_dir_all(config.root.join(bucket))?;
     }
-    let fs = s3s_fs::FileSystem::new(&config.root)
-        .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
-    let mut builder = match listener {
-        Some(listener) => S3ServiceBuilder::new(Notifying::new(fs, listener)),
-        None => S3ServiceBuilder::new(fs),
-    };
+    let mut builder = S3ServiceBuilder::new(LocalFs::new(&config.root, listener)?);
     builder.set_auth(SimpleAuth::from_single(
         config.access_key.clone(),
         config.secret_key.clone(),
