@@ -265,7 +265,7 @@ pub fn App() -> impl IntoView {
             let count = added.len();
             cards.update(|c| {
                 added.reverse();
-                added.extend(c.drain(..));
+                added.append(c);
                 *c = added;
             });
             if count > 1 {
@@ -447,7 +447,7 @@ fn CardView(card: Card) -> impl IntoView {
             natural_size.set(Some((img.natural_width(), img.natural_height())));
         }
     };
-    let alt = format!("{name}");
+    let alt = name.clone();
     view! {
         <article class=move || format!("card {}", phase.with(Phase::css)) aria-label=name.clone()>
             <div class="stage">

@@ -56,7 +56,7 @@ pub fn check_file(
                 .into(),
         });
     }
-    if !limits.content_types.iter().any(|t| *t == declared) {
+    if !limits.content_types.contains(&declared) {
         let shown = if declared.is_empty() {
             "an unknown type".to_string()
         } else {
@@ -535,7 +535,8 @@ pub struct Fit {
 }
 
 pub fn fit_in_stage(image_width: u32, image_height: u32, stage_ratio: f64) -> Fit {
-    if image_width == 0 || image_height == 0 || !(stage_ratio > 0.0) {
+    // NaN and non-positive ratios alike mean "unknown".
+    if image_width == 0 || image_height == 0 || stage_ratio.is_nan() || stage_ratio <= 0.0 {
         return Fit {
             left: 0.0,
             top: 0.0,

@@ -12,8 +12,8 @@ use snaplabel_dev::{DevConfig, DevStack};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+use tokio::sync::{Mutex, MutexGuard};
 
 pub use fantoccini;
 
@@ -44,9 +44,9 @@ pub fn photo(name: &str) -> PathBuf {
 
 /// One browser test at a time: each runs Chromium and a whole labeling stack, and two cores
 /// are better spent finishing one than time-slicing several against their deadlines.
-pub fn one_at_a_time() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+pub async fn one_at_a_time() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::const_new(());
+    LOCK.lock().await
 }
 
 /// `snaplabel dev` on ephemeral ports serving the built app, with its data in `data`.

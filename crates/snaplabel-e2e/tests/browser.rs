@@ -8,7 +8,7 @@ const LABELING: Duration = Duration::from_secs(90);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cat_photo_shows_cat_with_a_box_and_survives_a_reload() {
-    let _one = one_at_a_time();
+    let _one = one_at_a_time().await;
     let data = tempfile::tempdir().unwrap();
     let stack = start_stack(data.path(), |_| {}).await;
     let browser = Browser::launch().await;
@@ -82,7 +82,7 @@ async fn a_cat_photo_shows_cat_with_a_box_and_survives_a_reload() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_text_file_named_jpg_ends_in_a_clear_error() {
-    let _one = one_at_a_time();
+    let _one = one_at_a_time().await;
     let data = tempfile::tempdir().unwrap();
     let stack = start_stack(data.path(), |_| {}).await;
     let browser = Browser::launch().await;
@@ -128,7 +128,7 @@ async fn a_text_file_named_jpg_ends_in_a_clear_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_photos_at_once_each_get_their_labels() {
-    let _one = one_at_a_time();
+    let _one = one_at_a_time().await;
     let data = tempfile::tempdir().unwrap();
     let stack = start_stack(data.path(), |_| {}).await;
     let browser = Browser::launch().await;
@@ -181,7 +181,7 @@ async fn several_photos_at_once_each_get_their_labels() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_over_the_limit_are_refused_before_any_request() {
-    let _one = one_at_a_time();
+    let _one = one_at_a_time().await;
     let data = tempfile::tempdir().unwrap();
     let stack = start_stack(data.path(), |c| c.max_upload_bytes = 50_000).await;
     let browser = Browser::launch().await;
@@ -201,7 +201,7 @@ async fn files_over_the_limit_are_refused_before_any_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn photos_can_be_dropped_and_pasted_too() {
-    let _one = one_at_a_time();
+    let _one = one_at_a_time().await;
     let data = tempfile::tempdir().unwrap();
     let stack = start_stack(data.path(), |_| {}).await;
     let browser = Browser::launch().await;
