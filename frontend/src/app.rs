@@ -475,7 +475,13 @@ fn CardView(card: Card) -> impl IntoView {
                 <span class="file-size">{size.map(format_bytes)}</span>
             </div>
             <Status phase />
-            {move || result.get().map(|view| view! { <Labels view highlighted /> })}
+            {move || match result.get() {
+                Some(view) => view! { <Labels view highlighted /> }.into_any(),
+                // Room for the labels while they are on their way, so the cards below do not
+                // jump when they arrive.
+                None if !phase.with(Phase::is_finished) => view! { <LabelsPlaceholder /> }.into_any(),
+                None => ().into_any(),
+            }}
         </article>
     }
 }
@@ -684,6 +690,26 @@ fn Labels(view: Arc<ResultView>, highlighted: RwSignal<Option<usize>>) -> impl I
         </div>
     }
     .into_any()
+}
+
+#[component]
+fn LabelsPlaceholder() -> impl IntoView {
+    let rows = (0..VISIBLE_LABELS)
+        .map(|_| {
+            view! {
+                <li class="label">
+                    <div class="label-line"><span class="skeleton-text"></span></div>
+                    <div class="bar"></div>
+                    <div class="skeleton-chips"></div>
+                </li>
+            }
+        })
+        .collect_view();
+    view! {
+        <div class="result placeholder" aria-hidden="true">
+            <ol class="labels">{rows}</ol>
+        </div>
+    }
 }
 
 #[component]

@@ -141,6 +141,8 @@ async fn several_photos_at_once_each_get_their_labels() {
             photo("rocket.jpg"),
         ])
         .await;
+    browser.wait_count(".cards .card", 4, LABELING).await;
+    browser.screenshot("four-photos-in-flight").await;
     browser.wait_count(".cards .card.done", 4, LABELING).await;
     let per_card: serde_json::Value = browser
         .client
