@@ -217,10 +217,9 @@ pub fn App() -> impl IntoView {
                 ready.set(true);
                 load_history(None);
             }
-            Err(failure) => problem.set(Some(format!(
-                "snaplabel cannot start: {}",
-                failure.message
-            ))),
+            Err(failure) => {
+                problem.set(Some(format!("snaplabel cannot start: {}", failure.message)))
+            }
         }
     });
 

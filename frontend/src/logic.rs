@@ -52,8 +52,7 @@ pub fn check_file(
     {
         return Err(Rejection {
             code: "unsupported_content_type",
-            message: "HEIC photos are not supported yet; share or export the photo as JPEG."
-                .into(),
+            message: "HEIC photos are not supported yet; share or export the photo as JPEG.".into(),
         });
     }
     if !limits.content_types.contains(&declared) {
@@ -389,7 +388,10 @@ pub fn result_view(doc: &ResultDocument) -> ResultView {
                     continue;
                 };
                 // Rows come in confidence order, so the first caption is the likeliest.
-                match boxes.iter_mut().position(|b| overlap(b, &drawn) >= SAME_BOX_IOU) {
+                match boxes
+                    .iter_mut()
+                    .position(|b| overlap(b, &drawn) >= SAME_BOX_IOU)
+                {
                     Some(same) => {
                         let existing = &mut boxes[same];
                         if !existing.rows.contains(&row_index) {
@@ -603,7 +605,9 @@ mod tests {
         // Unknown browser type: the extension decides.
         assert_eq!(check_file("scan.PNG", "", 10, &l).unwrap(), "image/png");
         assert_eq!(
-            check_file("notes.txt", "text/plain", 10, &l).unwrap_err().code,
+            check_file("notes.txt", "text/plain", 10, &l)
+                .unwrap_err()
+                .code,
             "unsupported_content_type"
         );
         assert_eq!(

@@ -6,7 +6,9 @@ use crate::logic::{Backoff, BrowserConfig, PollAnswer, classify_head, parse_conf
 use futures::channel::oneshot;
 use gloo_net::http::{Method, Request, RequestBuilder};
 use gloo_timers::future::sleep;
-use snaplabel_core::api::{CreateUploadRequest, CreateUploadResponse, PresignedUpload, UploadHistory};
+use snaplabel_core::api::{
+    CreateUploadRequest, CreateUploadResponse, PresignedUpload, UploadHistory,
+};
 use snaplabel_core::error::ApiError;
 use snaplabel_core::result::ResultDocument;
 use std::cell::RefCell;
@@ -141,7 +143,9 @@ impl Backend {
             if (200..300).contains(&status) {
                 return Ok(text);
             }
-            let error = serde_json::from_str::<ApiError>(&text).ok().map(|e| e.error);
+            let error = serde_json::from_str::<ApiError>(&text)
+                .ok()
+                .map(|e| e.error);
             if let Some(error) = &error
                 && error.code == snaplabel_core::ErrorCode::InvalidIdentity
                 && attempt == 0
@@ -235,11 +239,12 @@ pub async fn upload(
             }
         })
     };
-    let progress = Closure::<dyn FnMut(web_sys::ProgressEvent)>::new(move |e: web_sys::ProgressEvent| {
-        if e.length_computable() {
-            on_progress(e.loaded() as u64, e.total() as u64);
-        }
-    });
+    let progress =
+        Closure::<dyn FnMut(web_sys::ProgressEvent)>::new(move |e: web_sys::ProgressEvent| {
+            if e.length_computable() {
+                on_progress(e.loaded() as u64, e.total() as u64);
+            }
+        });
     xhr.set_onload(Some(finish.as_ref().unchecked_ref()));
     xhr.set_onerror(Some(fail.as_ref().unchecked_ref()));
     xhr.set_onabort(Some(fail.as_ref().unchecked_ref()));
@@ -315,7 +320,10 @@ pub async fn wait_for_result(
     if !response.ok() {
         return Err(Failure::new(
             "http",
-            format!("Downloading the result answered HTTP {}.", response.status()),
+            format!(
+                "Downloading the result answered HTTP {}.",
+                response.status()
+            ),
         ));
     }
     let text = response

@@ -129,7 +129,9 @@ impl Template {
             if statement.get("NotAction").is_some() || statement.get("NotResource").is_some() {
                 found.push(format!("{name}: Allow with NotAction/NotResource"));
             }
-            let touches_s3 = actions.iter().any(|a| a.to_ascii_lowercase().starts_with("s3:"));
+            let touches_s3 = actions
+                .iter()
+                .any(|a| a.to_ascii_lowercase().starts_with("s3:"));
             if touches_s3 {
                 for resource in strings(&statement["Resource"]) {
                     let bare = resource.trim_end_matches("/*");
@@ -187,7 +189,8 @@ impl Template {
             }
         }
         for (name, function) in self.resources_of_type("AWS::Serverless::Function") {
-            let origins = &function["Properties"]["Environment"]["Variables"]["SNAPLABEL_ALLOWED_ORIGINS"];
+            let origins =
+                &function["Properties"]["Environment"]["Variables"]["SNAPLABEL_ALLOWED_ORIGINS"];
             if origins == "*" {
                 found.push(format!("{name}: the API allows any origin"));
             }
@@ -210,7 +213,12 @@ impl Template {
         for (name, resource) in self.resources() {
             let properties = &resource["Properties"];
             let mut documents: Vec<(String, &Value)> = Vec::new();
-            for (i, policy) in properties["Policies"].as_array().into_iter().flatten().enumerate() {
+            for (i, policy) in properties["Policies"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
                 // SAM: a bare policy document; IAM role: {PolicyName, PolicyDocument}.
                 let document = if policy.get("PolicyDocument").is_some() {
                     &policy["PolicyDocument"]
@@ -220,7 +228,10 @@ impl Template {
                 documents.push((format!("{name}.Policies[{i}]"), document));
             }
             if !properties["PolicyDocument"].is_null() {
-                documents.push((format!("{name}.PolicyDocument"), &properties["PolicyDocument"]));
+                documents.push((
+                    format!("{name}.PolicyDocument"),
+                    &properties["PolicyDocument"],
+                ));
             }
             for (place, document) in documents {
                 for statement in document["Statement"].as_array().into_iter().flatten() {
@@ -281,12 +292,9 @@ fn long_form(value: serde_yaml::Value) -> Result<Value, String> {
         Y::Bool(b) => Value::Bool(b),
         Y::Number(n) => serde_json::to_value(&n).map_err(|e| e.to_string())?,
         Y::String(s) => Value::String(s),
-        Y::Sequence(items) => Value::Array(
-            items
-                .into_iter()
-                .map(long_form)
-                .collect::<Result<_, _>>()?,
-        ),
+        Y::Sequence(items) => {
+            Value::Array(items.into_iter().map(long_form).collect::<Result<_, _>>()?)
+        }
         Y::Mapping(m) => {
             let mut out = Map::new();
             for (k, v) in m {

@@ -15,7 +15,10 @@ fn template() -> Template {
 /// The template with one edit; the edit must apply.
 fn edited(from: &str, to: &str) -> Template {
     let original = text();
-    assert!(original.contains(from), "the template no longer has {from:?}");
+    assert!(
+        original.contains(from),
+        "the template no longer has {from:?}"
+    );
     Template::parse(&original.replacen(from, to, 1)).unwrap()
 }
 
@@ -234,7 +237,13 @@ fn config_json_comes_from_the_stack_outputs() {
     );
     // Every output the config needs exists in the template.
     let t = template();
-    for key in ["ApiBase", "Region", "IdentityPoolId", "MaxUploadBytes", "Labeler"] {
+    for key in [
+        "ApiBase",
+        "Region",
+        "IdentityPoolId",
+        "MaxUploadBytes",
+        "Labeler",
+    ] {
         assert!(t.0["Outputs"].get(key).is_some(), "output {key}");
     }
 }

@@ -77,7 +77,8 @@ fn aws_tool(o: &Options, program: &str, args: &[String]) -> Result<String> {
     let mut cmd = Command::new(python.with_file_name(program));
     cmd.args(args).current_dir(repo_root().join("infra"));
     if let Some(region) = &o.region {
-        cmd.env("AWS_REGION", region).env("AWS_DEFAULT_REGION", region);
+        cmd.env("AWS_REGION", region)
+            .env("AWS_DEFAULT_REGION", region);
     }
     say(&shown);
     let out = cmd
@@ -133,10 +134,17 @@ pub fn deploy(args: &[String]) -> Result {
 
     let outputs = stack_outputs(&o)?;
     let config = snaplabel_infra::browser_config(&outputs);
-    let output = |key: &str| outputs.get(key).cloned().unwrap_or_else(|| format!("<{key}>"));
+    let output = |key: &str| {
+        outputs
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| format!("<{key}>"))
+    };
     let (web_bucket, distribution) = (output("WebBucketName"), output("DistributionId"));
     if o.dry_run {
-        println!("would write dist/config.json from the outputs ApiBase, Region, IdentityPoolId, MaxUploadBytes, Labeler");
+        println!(
+            "would write dist/config.json from the outputs ApiBase, Region, IdentityPoolId, MaxUploadBytes, Labeler"
+        );
     } else {
         let config = config?;
         let json = serde_json::to_string_pretty(&config).map_err(|e| e.to_string())?;
@@ -207,8 +215,8 @@ fn stack_outputs(o: &Options) -> Result<BTreeMap<String, String>> {
     if o.dry_run {
         return Ok(BTreeMap::new());
     }
-    let outputs: Vec<serde_json::Value> =
-        serde_json::from_str(&json).map_err(|e| format!("unexpected describe-stacks output: {e}"))?;
+    let outputs: Vec<serde_json::Value> = serde_json::from_str(&json)
+        .map_err(|e| format!("unexpected describe-stacks output: {e}"))?;
     Ok(outputs
         .iter()
         .filter_map(|o| {
@@ -225,7 +233,10 @@ pub fn destroy(args: &[String]) -> Result {
     let o = options(args)?;
     let outputs = stack_outputs(&o)?;
     for key in ["ImageBucketName", "WebBucketName"] {
-        let bucket = outputs.get(key).cloned().unwrap_or_else(|| format!("<{key}>"));
+        let bucket = outputs
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| format!("<{key}>"));
         aws_tool(
             &o,
             "aws",

@@ -86,7 +86,9 @@ pub fn wasm_opt() -> Result<PathBuf> {
         .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
         .unwrap_or_default();
     if !version.contains(&format!("version_{BINARYEN_VERSION}")) {
-        say(&format!("installing wasm-opt (npm binaryen@{BINARYEN_VERSION})"));
+        say(&format!(
+            "installing wasm-opt (npm binaryen@{BINARYEN_VERSION})"
+        ));
         fs::create_dir_all(&tools).map_err(|e| e.to_string())?;
         run_cmd(
             Command::new("npm")
@@ -104,7 +106,8 @@ pub fn ensure_browser() -> Result<(PathBuf, PathBuf)> {
         apt_install(&["chromium", "chromium-driver"])?;
     }
     let chromium = on_path("chromium").ok_or("chromium is not on PATH after installing it")?;
-    let driver = on_path("chromedriver").ok_or("chromedriver is not on PATH after installing it")?;
+    let driver =
+        on_path("chromedriver").ok_or("chromedriver is not on PATH after installing it")?;
     Ok((chromium, driver))
 }
 
@@ -126,7 +129,9 @@ pub fn build() -> Result<WebBuild> {
         "--bin",
         "snaplabel-web",
     ]))?;
-    let wasm = target_dir().join(WASM_TARGET).join("web/snaplabel-web.wasm");
+    let wasm = target_dir()
+        .join(WASM_TARGET)
+        .join("web/snaplabel-web.wasm");
 
     // Assemble in a fresh folder and swap it in, so a running `snaplabel dev` never serves a
     // half-written app.
@@ -135,7 +140,13 @@ pub fn build() -> Result<WebBuild> {
     fs::create_dir_all(&staging).map_err(|e| e.to_string())?;
     run_cmd(
         Command::new("wasm-bindgen")
-            .args(["--target", "web", "--no-typescript", "--out-name", "snaplabel"])
+            .args([
+                "--target",
+                "web",
+                "--no-typescript",
+                "--out-name",
+                "snaplabel",
+            ])
             .arg("--out-dir")
             .arg(&staging)
             .arg(&wasm),
@@ -184,7 +195,9 @@ fn without_trunk(html: &str) -> Result<String> {
             ));
             replaced += 1;
         } else if trimmed.starts_with("<link data-trunk rel=\"css\"") {
-            out.push_str(&format!("{indent}<link rel=\"stylesheet\" href=\"./style.css\" />\n"));
+            out.push_str(&format!(
+                "{indent}<link rel=\"stylesheet\" href=\"./style.css\" />\n"
+            ));
             replaced += 1;
         } else if trimmed.starts_with("<!-- Trunk builds") {
             continue;
@@ -194,7 +207,10 @@ fn without_trunk(html: &str) -> Result<String> {
         }
     }
     if replaced != 2 {
-        return Err("frontend/index.html must have exactly one data-trunk rust link and one css link".into());
+        return Err(
+            "frontend/index.html must have exactly one data-trunk rust link and one css link"
+                .into(),
+        );
     }
     Ok(out)
 }

@@ -173,6 +173,9 @@ mod tests {
         );
         assert!(config.limits.content_types.contains(&"image/jpeg".into()));
         let json = serde_json::to_string(&config).unwrap();
-        assert_eq!(serde_json::from_str::<BrowserConfig>(&json).unwrap(), config);
+        assert_eq!(
+            serde_json::from_str::<BrowserConfig>(&json).unwrap(),
+            config
+        );
     }
 }

@@ -64,7 +64,10 @@ impl App {
                     "content-type, x-amz-target, x-amz-user-agent, x-amz-date, authorization",
                 ),
             );
-            h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+            h.insert(
+                header::ACCESS_CONTROL_MAX_AGE,
+                HeaderValue::from_static("600"),
+            );
             r
         } else {
             self.route(req).await

@@ -309,7 +309,10 @@ async fn a_page_from_the_trunk_dev_server_may_call_the_identity_service_and_no_o
         .request(reqwest::Method::OPTIONS, format!("{}/", stack.app_url))
         .header("origin", trunk)
         .header("access-control-request-method", "POST")
-        .header("access-control-request-headers", "content-type,x-amz-target")
+        .header(
+            "access-control-request-headers",
+            "content-type,x-amz-target",
+        )
         .send()
         .await
         .unwrap();
@@ -335,7 +338,10 @@ async fn a_page_from_the_trunk_dev_server_may_call_the_identity_service_and_no_o
     assert_eq!(allowed.headers()["access-control-allow-origin"], trunk);
     let foreign = get_id("https://evil.example").await.unwrap();
     assert!(
-        foreign.headers().get("access-control-allow-origin").is_none(),
+        foreign
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none(),
         "no CORS grant for a foreign site"
     );
     stack.shutdown().await;

@@ -126,15 +126,17 @@ impl Browser {
             .await
             .is_err()
         {
-            assert!(Instant::now() < deadline, "chromedriver did not listen on {url}");
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not listen on {url}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let client =
-            ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-                .capabilities(capabilities)
-                .connect(&url)
-                .await
-                .unwrap_or_else(|e| panic!("chromedriver at {url} did not start Chromium: {e}"));
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("chromedriver at {url} did not start Chromium: {e}"));
         Browser {
             client,
             driver,

@@ -33,7 +33,9 @@ async fn a_cat_photo_shows_cat_with_a_box_and_survives_a_reload() {
     );
     let announced = browser.texts("[role=status][aria-live=polite]").await;
     assert!(
-        announced.iter().any(|a| a.starts_with("chelsea.png: labeled")),
+        announced
+            .iter()
+            .any(|a| a.starts_with("chelsea.png: labeled")),
         "the live region announces the result: {announced:?}"
     );
     browser.screenshot("cat-labeled").await;
@@ -52,11 +54,20 @@ async fn a_cat_photo_shows_cat_with_a_box_and_survives_a_reload() {
     let active = browser
         .wait(".card.done svg.boxes .box.active text", LABELING)
         .await;
-    assert!(active.text().await.unwrap().split(" · ").any(|n| n == "Cat"));
+    assert!(
+        active
+            .text()
+            .await
+            .unwrap()
+            .split(" · ")
+            .any(|n| n == "Cat")
+    );
     browser.screenshot("cat-highlighted").await;
 
     // The raw JSON is one click away and is the result document itself.
-    let toggle = browser.wait(".card.done .json-tools button", LABELING).await;
+    let toggle = browser
+        .wait(".card.done .json-tools button", LABELING)
+        .await;
     toggle.click().await.unwrap();
     let json = browser.wait(".card.done pre.json", LABELING).await;
     let doc: serde_json::Value = serde_json::from_str(&json.text().await.unwrap()).unwrap();
@@ -104,11 +115,7 @@ async fn a_text_file_named_jpg_ends_in_a_clear_error() {
     browser.screenshot("text-file-failed").await;
 
     // Phone width: everything reflows into one column, nothing scrolls sideways.
-    browser
-        .client
-        .set_window_size(390, 844)
-        .await
-        .unwrap();
+    browser.client.set_window_size(390, 844).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let overflow: bool = browser
         .client
@@ -159,9 +166,15 @@ async fn several_photos_at_once_each_get_their_labels() {
             .as_array()
             .is_some_and(|ls| ls.iter().any(|l| l == label))
     };
-    assert!(has("coffee.png", "Cup") || has("coffee.png", "Coffee"), "{per_card}");
+    assert!(
+        has("coffee.png", "Cup") || has("coffee.png", "Coffee"),
+        "{per_card}"
+    );
     assert!(has("motorcycle_left.png", "Motorcycle"), "{per_card}");
-    assert!(has("astronaut.png", "Person") && has("astronaut.png", "Face"), "{per_card}");
+    assert!(
+        has("astronaut.png", "Person") && has("astronaut.png", "Face"),
+        "{per_card}"
+    );
     // The portrait's face has a box.
     let face_boxes: i64 = browser
         .client
@@ -190,7 +203,10 @@ async fn files_over_the_limit_are_refused_before_any_request() {
     browser.client.goto(&stack.app_url).await.unwrap();
     browser.choose_files(&[photo("chelsea.png")]).await;
     let error = browser.wait(".card.failed .error", LABELING).await;
-    assert_eq!(error.attr("data-code").await.unwrap().as_deref(), Some("too_large"));
+    assert_eq!(
+        error.attr("data-code").await.unwrap().as_deref(),
+        Some("too_large")
+    );
     assert!(error.text().await.unwrap().contains("the limit is 50 kB"));
     // Nothing reached storage: the history is empty after a reload.
     browser.client.refresh().await.unwrap();
@@ -208,9 +224,7 @@ async fn photos_can_be_dropped_and_pasted_too() {
     let stack = start_stack(data.path(), |_| {}).await;
     let browser = Browser::launch().await;
     browser.client.goto(&stack.app_url).await.unwrap();
-    browser
-        .wait(".drop button:not([disabled])", LABELING)
-        .await;
+    browser.wait(".drop button:not([disabled])", LABELING).await;
     // A real PNG made in the page (a sunset-ish gradient), handed over the two other ways in:
     // a drop on the drop zone and a paste anywhere.
     browser
@@ -239,9 +253,7 @@ async fn photos_can_be_dropped_and_pasted_too() {
         )
         .await
         .unwrap();
-    browser
-        .wait_count(".cards .card.done", 2, LABELING)
-        .await;
+    browser.wait_count(".cards .card.done", 2, LABELING).await;
     let mut names = browser.texts(".cards .card.done .file-name").await;
     names.sort();
     assert_eq!(names, ["dropped.png", "pasted.png"]);

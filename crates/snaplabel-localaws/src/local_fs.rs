@@ -42,8 +42,8 @@ pub struct LocalFs {
 
 impl LocalFs {
     pub fn new(root: &Path, listener: Option<Listener>) -> std::io::Result<Self> {
-        let inner = s3s_fs::FileSystem::new(root)
-            .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+        let inner =
+            s3s_fs::FileSystem::new(root).map_err(|e| std::io::Error::other(format!("{e:?}")))?;
         Ok(LocalFs {
             inner,
             root: root.to_path_buf(),
@@ -61,9 +61,7 @@ impl LocalFs {
     /// keeps s3s-fs's own read).
     fn object_path(&self, bucket: &str, key: &str) -> Option<PathBuf> {
         let key = Path::new(key);
-        let plain = key
-            .components()
-            .all(|c| matches!(c, Component::Normal(_)));
+        let plain = key.components().all(|c| matches!(c, Component::Normal(_)));
         (plain && !bucket.contains(['/', '\\']) && bucket != "..")
             .then(|| self.root.join(bucket).join(key))
     }
