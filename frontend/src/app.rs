@@ -81,16 +81,9 @@ impl Uploader {
         }
     }
 
+    /// Moves the card on and announces its new phase.
     fn step(&self, card: &Card, step: Step) {
-        let announce = !matches!(step, Step::Progress { .. });
-        let mut changed = false;
-        card.phase.update(|phase| {
-            if let Some(next) = phase.next(step) {
-                *phase = next;
-                changed = true;
-            }
-        });
-        if changed && announce {
+        if advance(card.phase, step) {
             let text = format!("{}: {}", card.name, card.phase.get_untracked().describe());
             self.announce.set(text);
         }
@@ -118,13 +111,10 @@ impl Uploader {
             Err(failure) => return self.fail(card, failure),
         };
         self.step(card, Step::UrlGranted { total: size });
+        // Progress is shown, not announced.
         let phase = card.phase;
         let progress = move |sent, total| {
-            phase.update(|p| {
-                if let Some(next) = p.next(Step::Progress { sent, total }) {
-                    *p = next;
-                }
-            })
+            advance(phase, Step::Progress { sent, total });
         };
         if let Err(failure) = net::upload(&created.upload, file, progress).await {
             return self.fail(card, failure);
@@ -138,26 +128,34 @@ impl Uploader {
         match net::wait_for_result(head_url, get_url, Backoff::default()).await {
             Ok(doc) => {
                 let view = result_view(&doc);
-                self.announce
-                    .set(crate::logic::announce_result(&card.name, &view));
-                let error = view.error.clone();
+                // The announcement names the labels (or the failure), not just the new phase.
+                let announcement = crate::logic::announce_result(&card.name, &view);
+                let step = match &view.error {
+                    Some((code, message)) => Step::Failed {
+                        code: code.clone(),
+                        message: message.clone(),
+                    },
+                    None => Step::Labeled,
+                };
                 card.result.set(Some(Arc::new(view)));
-                match error {
-                    Some((code, message)) => card.phase.update(|p| {
-                        if let Some(next) = p.next(Step::Failed { code, message }) {
-                            *p = next;
-                        }
-                    }),
-                    None => card.phase.update(|p| {
-                        if let Some(next) = p.next(Step::Labeled) {
-                            *p = next;
-                        }
-                    }),
-                }
+                advance(card.phase, step);
+                self.announce.set(announcement);
             }
             Err(failure) => self.fail(card, failure),
         }
     }
+}
+
+/// Moves a card's phase on; `false` when the step does not apply here (see [`Phase::next`]).
+fn advance(phase: RwSignal<Phase>, step: Step) -> bool {
+    let mut changed = false;
+    phase.update(|p| {
+        if let Some(next) = p.next(step) {
+            *p = next;
+            changed = true;
+        }
+    });
+    changed
 }
 
 fn files_of(list: Option<web_sys::FileList>) -> Vec<web_sys::File> {
@@ -335,16 +333,6 @@ fn DropZone(
     on_files: impl Fn(Vec<web_sys::File>) + Copy + 'static,
 ) -> impl IntoView {
     let over = RwSignal::new(false);
-    let picker = NodeRef::<leptos::html::Input>::new();
-    let camera = NodeRef::<leptos::html::Input>::new();
-    let take = move |input: NodeRef<leptos::html::Input>| {
-        if let Some(input) = input.get() {
-            let files = files_of(input.files());
-            // Clearing lets the same file be chosen again.
-            input.set_value("");
-            on_files(files);
-        }
-    };
     view! {
         <section
             class="drop"
@@ -364,53 +352,74 @@ fn DropZone(
             <p class="drop-title">"Drop photos here"</p>
             <p class="drop-hint">"or paste them, or"</p>
             <div class="drop-actions">
-                <button
+                <FilePicker
+                    id="file-input"
+                    label="Choose photos"
                     class="button"
-                    disabled=move || !enabled.get()
-                    on:click=move |_| {
-                        if let Some(i) = picker.get() {
-                            i.click()
-                        }
-                    }
-                >
-                    "Choose photos"
-                </button>
-                <button
+                    multiple=true
+                    capture=None
+                    enabled
+                    on_files
+                />
+                <FilePicker
+                    id="camera-input"
+                    label="Take a photo"
                     class="button secondary camera"
-                    disabled=move || !enabled.get()
-                    on:click=move |_| {
-                        if let Some(i) = camera.get() {
-                            i.click()
-                        }
-                    }
-                >
-                    "Take a photo"
-                </button>
+                    multiple=false
+                    capture=Some("environment")
+                    enabled
+                    on_files
+                />
             </div>
-            <input
-                id="file-input"
-                node_ref=picker
-                class="visually-hidden"
-                type="file"
-                multiple
-                accept="image/*"
-                tabindex="-1"
-                aria-label="Choose photos"
-                on:change=move |_| take(picker)
-            />
-            <input
-                id="camera-input"
-                node_ref=camera
-                class="visually-hidden"
-                type="file"
-                accept="image/*"
-                capture="environment"
-                tabindex="-1"
-                aria-label="Take a photo"
-                on:change=move |_| take(camera)
-            />
             <p class="drop-limits">"JPEG, PNG, WebP, GIF, BMP or TIFF"</p>
         </section>
+    }
+}
+
+/// A button that opens the system's file picker (or camera). The input itself stays hidden and
+/// out of the tab order: the button is what people and keyboards use.
+#[component]
+fn FilePicker(
+    id: &'static str,
+    label: &'static str,
+    class: &'static str,
+    multiple: bool,
+    capture: Option<&'static str>,
+    enabled: RwSignal<bool>,
+    on_files: impl Fn(Vec<web_sys::File>) + Copy + 'static,
+) -> impl IntoView {
+    let input = NodeRef::<leptos::html::Input>::new();
+    view! {
+        <button
+            class=class
+            disabled=move || !enabled.get()
+            on:click=move |_| {
+                if let Some(i) = input.get() {
+                    i.click()
+                }
+            }
+        >
+            {label}
+        </button>
+        <input
+            id=id
+            node_ref=input
+            class="visually-hidden"
+            type="file"
+            multiple=multiple
+            accept="image/*"
+            capture=capture
+            tabindex="-1"
+            aria-label=label
+            on:change=move |_| {
+                if let Some(i) = input.get() {
+                    let files = files_of(i.files());
+                    // Clearing lets the same file be chosen again.
+                    i.set_value("");
+                    on_files(files);
+                }
+            }
+        />
     }
 }
 

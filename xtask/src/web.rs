@@ -48,8 +48,8 @@ fn apt_install(packages: &[&str]) -> Result {
     )
 }
 
-/// The wasm target, the wasm-bindgen CLI at the pinned version, and wasm-opt.
-pub fn ensure_tools() -> Result {
+/// The wasm target, the wasm-bindgen CLI at the pinned version, and wasm-opt (returned).
+fn ensure_tools() -> Result<PathBuf> {
     let targets = output(Command::new("rustup").args(["target", "list", "--installed"]))?;
     if !targets.lines().any(|t| t.trim() == WASM_TARGET) {
         say(&format!("adding the {WASM_TARGET} target"));
@@ -72,12 +72,12 @@ pub fn ensure_tools() -> Result {
             WASM_BINDGEN_VERSION,
         ]))?;
     }
-    wasm_opt().map(|_| ())
+    wasm_opt()
 }
 
 /// `wasm-opt` from npm `binaryen@132`, installed under `~/.cache/snaplabel/tools` (put its
 /// `node_modules/.bin` on PATH for Trunk, whose Trunk.toml asks for `version_132`).
-pub fn wasm_opt() -> Result<PathBuf> {
+fn wasm_opt() -> Result<PathBuf> {
     let tools = home().join("tools");
     let bin = tools.join("node_modules/.bin/wasm-opt");
     let version = Command::new(&bin)
@@ -113,7 +113,7 @@ pub fn ensure_browser() -> Result<(PathBuf, PathBuf)> {
 
 /// Builds the SPA into `<repo>/dist`: what `snaplabel dev` serves and what deploys to S3.
 pub fn build() -> Result<WebBuild> {
-    ensure_tools()?;
+    let wasm_opt = ensure_tools()?;
     let root = repo_root();
     let dist = root.join("dist");
     say("building the browser app (wasm32, profile `web`)");
@@ -153,7 +153,7 @@ pub fn build() -> Result<WebBuild> {
     )?;
     let bg = staging.join("snaplabel_bg.wasm");
     run_cmd(
-        Command::new(wasm_opt()?)
+        Command::new(&wasm_opt)
             .arg("-Oz")
             .args(WASM_OPT_FEATURES)
             .arg(&bg)

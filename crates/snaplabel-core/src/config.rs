@@ -160,15 +160,19 @@ impl PipelineConfig {
 
     /// The CORS origin to echo for a request's `Origin`, if it is allowed.
     pub fn cors_origin<'a>(&'a self, origin: &'a str) -> Option<&'a str> {
-        let origin_trimmed = origin.trim_end_matches('/');
-        self.allowed_origins
-            .iter()
-            .find_map(|allowed| match allowed.as_str() {
-                "*" => Some("*"),
-                a if a.eq_ignore_ascii_case(origin_trimmed) => Some(origin),
-                _ => None,
-            })
+        cors_origin(&self.allowed_origins, origin)
     }
+}
+
+/// The `Access-Control-Allow-Origin` value for a request's `Origin`, if one of `allowed` admits
+/// it: the origin itself, or `*` when `*` is allowed. Shared by every endpoint that answers CORS.
+pub fn cors_origin<'a>(allowed: &'a [String], origin: &'a str) -> Option<&'a str> {
+    let origin_trimmed = origin.trim_end_matches('/');
+    allowed.iter().find_map(|a| match a.as_str() {
+        "*" => Some("*"),
+        a if a.eq_ignore_ascii_case(origin_trimmed) => Some(origin),
+        _ => None,
+    })
 }
 
 fn parse_in(

@@ -52,35 +52,18 @@ impl App {
             .and_then(|o| o.to_str().ok())
             .map(str::to_string);
         let mut response = if req.method() == Method::OPTIONS {
-            let mut r = text(StatusCode::NO_CONTENT, "text/plain", "");
-            let h = r.headers_mut();
-            h.insert(
-                header::ACCESS_CONTROL_ALLOW_METHODS,
-                HeaderValue::from_static("GET, HEAD, POST, OPTIONS"),
-            );
-            h.insert(
-                header::ACCESS_CONTROL_ALLOW_HEADERS,
-                HeaderValue::from_static(
-                    "content-type, x-amz-target, x-amz-user-agent, x-amz-date, authorization",
-                ),
-            );
-            h.insert(
-                header::ACCESS_CONTROL_MAX_AGE,
-                HeaderValue::from_static("600"),
-            );
-            r
+            text(StatusCode::NO_CONTENT, "text/plain", "")
         } else {
             self.route(req).await
         };
-        let allowed = origin
-            .as_deref()
-            .and_then(|o| self.api.config().cors_origin(o))
-            .and_then(|o| HeaderValue::from_str(o).ok());
-        let headers = response.headers_mut();
-        headers.append(header::VARY, HeaderValue::from_static("Origin"));
-        if let Some(allowed) = allowed {
-            headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allowed);
-        }
+        snaplabel_pipeline::api::write_cors(
+            response.headers_mut(),
+            origin
+                .as_deref()
+                .and_then(|o| self.api.config().cors_origin(o)),
+            "GET, HEAD, POST, OPTIONS",
+            "content-type, x-amz-target, x-amz-user-agent, x-amz-date, authorization",
+        );
         response
     }
 

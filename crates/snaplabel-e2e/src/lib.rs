@@ -9,7 +9,6 @@
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use snaplabel_dev::{DevConfig, DevStack};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -83,19 +82,12 @@ fn program(variable: &str, name: &str) -> PathBuf {
         })
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
 impl Browser {
     pub async fn launch() -> Browser {
         let driver_path = program("SNAPLABEL_CHROMEDRIVER", "chromedriver");
         let chromium = program("SNAPLABEL_CHROMIUM", "chromium");
         let profile = tempfile::tempdir().unwrap();
-        let port = free_port();
+        let port = snaplabel_localaws::server::free_loopback_port().expect("a free loopback port");
         let mut command = Command::new(&driver_path);
         command
             .arg(format!("--port={port}"))

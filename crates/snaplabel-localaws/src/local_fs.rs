@@ -173,7 +173,9 @@ impl S3 for LocalFs {
         // s3s-fs answers first: it validates the request and sets every header.
         let mut response = self.inner.get_object(req).await?;
         let length = response.output.content_length.unwrap_or(-1);
-        if let (true, Some(path)) = (whole && (0..=WHOLE_READ_MAX_BYTES).contains(&length), path)
+        if whole
+            && (0..=WHOLE_READ_MAX_BYTES).contains(&length)
+            && let Some(path) = path
             && let Ok(bytes) = tokio::fs::read(&path).await
             // Replaced in between: keep the stream that matches the headers.
             && bytes.len() as i64 == length

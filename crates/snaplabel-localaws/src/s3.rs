@@ -102,11 +102,8 @@ impl Cors {
         let Some(origin) = origin.and_then(|o| o.to_str().ok()) else {
             return;
         };
-        let allowed = self
-            .origins
-            .iter()
-            .any(|o| o == "*" || o.eq_ignore_ascii_case(origin.trim_end_matches('/')));
-        if !allowed {
+        // Echoes the origin even when `*` is allowed: browsers then also send credentials.
+        if snaplabel_core::config::cors_origin(&self.origins, origin).is_none() {
             return;
         }
         let value = HeaderValue::from_str(origin).unwrap_or(HeaderValue::from_static("null"));

@@ -108,3 +108,11 @@ where
 pub async fn bind_loopback(port: u16) -> std::io::Result<TcpListener> {
     TcpListener::bind(("127.0.0.1", port)).await
 }
+
+/// A loopback port that was free a moment ago, for a server in another process (which may lose
+/// the race for it; callers start that process right away).
+pub fn free_loopback_port() -> std::io::Result<u16> {
+    std::net::TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+}

@@ -361,28 +361,41 @@ impl ApiHandler {
     }
 
     fn add_cors(&self, origin: Option<&str>, response: &mut Response<Bytes>) {
-        let headers = response.headers_mut();
-        headers.append(header::VARY, HeaderValue::from_static("Origin"));
-        let Some(allowed) = origin.and_then(|o| self.config.cors_origin(o)) else {
-            return;
-        };
-        let Ok(value) = HeaderValue::from_str(allowed) else {
-            return;
-        };
-        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
-        headers.insert(
-            header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("GET, POST, OPTIONS"),
-        );
-        headers.insert(
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("content-type, x-snaplabel-identity"),
-        );
-        headers.insert(
-            header::ACCESS_CONTROL_MAX_AGE,
-            HeaderValue::from_static("600"),
+        write_cors(
+            response.headers_mut(),
+            origin.and_then(|o| self.config.cors_origin(o)),
+            "GET, POST, OPTIONS",
+            "content-type, x-snaplabel-identity",
         );
     }
+}
+
+/// Writes a CORS answer: always `Vary: Origin`; for an `allowed_origin` (from
+/// [`PipelineConfig::cors_origin`]) the origin, the methods and request headers allowed, and
+/// how long a browser may cache the preflight.
+pub fn write_cors(
+    headers: &mut http::HeaderMap,
+    allowed_origin: Option<&str>,
+    methods: &'static str,
+    request_headers: &'static str,
+) {
+    headers.append(header::VARY, HeaderValue::from_static("Origin"));
+    let Some(value) = allowed_origin.and_then(|o| HeaderValue::from_str(o).ok()) else {
+        return;
+    };
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static(methods),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static(request_headers),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("600"),
+    );
 }
 
 fn parse_create_request(body: &Bytes) -> Result<CreateUploadRequest, ErrorBody> {

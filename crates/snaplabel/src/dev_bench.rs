@@ -34,11 +34,7 @@ pub fn run(args: DevBenchArgs) -> anyhow::Result<ExitCode> {
         None => std::fs::read(crate::bench::phone_photos(1)?.join("phone-00.jpg"))?,
     };
     let photo = bytes::Bytes::from(photo);
-    let free_port = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-    };
+    let free_port = snaplabel_localaws::server::free_loopback_port;
     let (port, s3_port) = (free_port()?, free_port()?);
     let data = std::env::temp_dir().join(format!("snaplabel-dev-bench-{}", std::process::id()));
     let mut command = Command::new(std::env::current_exe()?);

@@ -6,14 +6,6 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn start(data: &std::path::Path, port: u16, s3_port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_snaplabel"))
         .args([
@@ -42,6 +34,7 @@ async fn wait_ready(app: &str) {
 #[tokio::test]
 async fn sigkill_mid_queue_then_restart_labels_every_upload() {
     let dir = tempfile::tempdir().unwrap();
+    let free_port = || snaplabel_localaws::server::free_loopback_port().unwrap();
     let (port, s3_port) = (free_port(), free_port());
     let app = format!("http://127.0.0.1:{port}");
     let mut child = start(dir.path(), port, s3_port);
