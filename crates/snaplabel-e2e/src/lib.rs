@@ -43,13 +43,52 @@ pub fn photo(name: &str) -> PathBuf {
 
 /// One browser test at a time: each runs Chromium and a whole labeling stack, and two cores
 /// are better spent finishing one than time-slicing several against their deadlines.
-pub async fn one_at_a_time() -> MutexGuard<'static, ()> {
+async fn one_at_a_time() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::const_new(());
     LOCK.lock().await
 }
 
+/// One browser test's world: its turn, a fresh `snaplabel dev` serving the built app, and
+/// Chromium on the app's page.
+pub struct Session {
+    pub browser: Browser,
+    pub stack: DevStack,
+    data: tempfile::TempDir,
+    turn: MutexGuard<'static, ()>,
+}
+
+impl Session {
+    /// Opens the app in a fresh stack; `adjust` changes the stack's configuration first.
+    pub async fn open(adjust: impl FnOnce(&mut DevConfig)) -> Session {
+        let turn = one_at_a_time().await;
+        let data = tempfile::tempdir().unwrap();
+        let stack = start_stack(data.path(), adjust).await;
+        let browser = Browser::launch().await;
+        browser.client.goto(&stack.app_url).await.unwrap();
+        Session {
+            browser,
+            stack,
+            data,
+            turn,
+        }
+    }
+
+    /// Ends the browser session, then the stack (the data folder and the turn go last).
+    pub async fn close(self) {
+        let Session {
+            browser,
+            stack,
+            data,
+            turn,
+        } = self;
+        browser.quit().await;
+        stack.shutdown().await;
+        drop((data, turn));
+    }
+}
+
 /// `snaplabel dev` on ephemeral ports serving the built app, with its data in `data`.
-pub async fn start_stack(data: &Path, adjust: impl FnOnce(&mut DevConfig)) -> DevStack {
+async fn start_stack(data: &Path, adjust: impl FnOnce(&mut DevConfig)) -> DevStack {
     let mut config = DevConfig::new(data.to_path_buf());
     config.port = 0;
     config.s3_port = 0;

@@ -1,18 +1,15 @@
 //! The browser app in real headless Chromium against a real `snaplabel dev` stack: what a person
 //! does, checked from what the page shows.
 
-use snaplabel_e2e::{Browser, one_at_a_time, photo, start_stack};
+use snaplabel_e2e::{Session, photo};
 use std::time::Duration;
 
 const LABELING: Duration = Duration::from_secs(90);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cat_photo_shows_cat_with_a_box_and_survives_a_reload() {
-    let _one = one_at_a_time().await;
-    let data = tempfile::tempdir().unwrap();
-    let stack = start_stack(data.path(), |_| {}).await;
-    let browser = Browser::launch().await;
-    browser.client.goto(&stack.app_url).await.unwrap();
+    let session = Session::open(|_| {}).await;
+    let browser = &session.browser;
     browser.choose_files(&[photo("chelsea.png")]).await;
 
     let card = browser.wait(".cards .card.done", LABELING).await;
@@ -87,17 +84,13 @@ async fn a_cat_photo_shows_cat_with_a_box_and_survives_a_reload() {
     let names = browser.texts(".history .card .file-name").await;
     assert_eq!(names, ["chelsea.png"]);
     browser.screenshot("history-after-reload").await;
-    browser.quit().await;
-    stack.shutdown().await;
+    session.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_text_file_named_jpg_ends_in_a_clear_error() {
-    let _one = one_at_a_time().await;
-    let data = tempfile::tempdir().unwrap();
-    let stack = start_stack(data.path(), |_| {}).await;
-    let browser = Browser::launch().await;
-    browser.client.goto(&stack.app_url).await.unwrap();
+    let session = Session::open(|_| {}).await;
+    let browser = &session.browser;
     let scratch = tempfile::tempdir().unwrap();
     let fake = scratch.path().join("holiday.jpg");
     std::fs::write(&fake, "Dear diary, today I went to the beach.\n").unwrap();
@@ -129,17 +122,13 @@ async fn a_text_file_named_jpg_ends_in_a_clear_error() {
         .unwrap();
     assert!(!overflow, "the page scrolls sideways at phone width");
     browser.screenshot("phone-width").await;
-    browser.quit().await;
-    stack.shutdown().await;
+    session.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_photos_at_once_each_get_their_labels() {
-    let _one = one_at_a_time().await;
-    let data = tempfile::tempdir().unwrap();
-    let stack = start_stack(data.path(), |_| {}).await;
-    let browser = Browser::launch().await;
-    browser.client.goto(&stack.app_url).await.unwrap();
+    let session = Session::open(|_| {}).await;
+    let browser = &session.browser;
     browser
         .choose_files(&[
             photo("coffee.png"),
@@ -190,17 +179,13 @@ async fn several_photos_at_once_each_get_their_labels() {
         .unwrap();
     assert!(face_boxes >= 1, "the astronaut's face is boxed");
     browser.screenshot("four-photos").await;
-    browser.quit().await;
-    stack.shutdown().await;
+    session.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_over_the_limit_are_refused_before_any_request() {
-    let _one = one_at_a_time().await;
-    let data = tempfile::tempdir().unwrap();
-    let stack = start_stack(data.path(), |c| c.max_upload_bytes = 50_000).await;
-    let browser = Browser::launch().await;
-    browser.client.goto(&stack.app_url).await.unwrap();
+    let session = Session::open(|c| c.max_upload_bytes = 50_000).await;
+    let browser = &session.browser;
     browser.choose_files(&[photo("chelsea.png")]).await;
     let error = browser.wait(".card.failed .error", LABELING).await;
     assert_eq!(
@@ -213,17 +198,13 @@ async fn files_over_the_limit_are_refused_before_any_request() {
     browser.wait(".drop button:not([disabled])", LABELING).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(browser.all(".history .card").await.is_empty());
-    browser.quit().await;
-    stack.shutdown().await;
+    session.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn photos_can_be_dropped_and_pasted_too() {
-    let _one = one_at_a_time().await;
-    let data = tempfile::tempdir().unwrap();
-    let stack = start_stack(data.path(), |_| {}).await;
-    let browser = Browser::launch().await;
-    browser.client.goto(&stack.app_url).await.unwrap();
+    let session = Session::open(|_| {}).await;
+    let browser = &session.browser;
     browser.wait(".drop button:not([disabled])", LABELING).await;
     // A real PNG made in the page (a sunset-ish gradient), handed over the two other ways in:
     // a drop on the drop zone and a paste anywhere.
@@ -257,6 +238,5 @@ async fn photos_can_be_dropped_and_pasted_too() {
     let mut names = browser.texts(".cards .card.done .file-name").await;
     names.sort();
     assert_eq!(names, ["dropped.png", "pasted.png"]);
-    browser.quit().await;
-    stack.shutdown().await;
+    session.close().await;
 }
