@@ -8,7 +8,8 @@
 //!   animated GIFs reduced to their first frame, memory capped.
 //! - [`decode_at_least`] is the fast path for models that need only a few hundred pixels: JPEGs
 //!   are decoded already downscaled in the DCT domain (1/2, 1/4, 1/8), so a 12 MP photo never
-//!   exists at full size in memory.
+//!   exists at full size in memory; at 1/8 (phone photos) from DC coefficients alone, with the
+//!   entropy decoding spread over the cores ([`jpeg_dc`]).
 //! - [`to_jpeg`] re-encodes anything decodable as a baseline JPEG within a pixel/byte budget, for
 //!   consumers (Amazon Rekognition) that accept only JPEG and PNG.
 //!
@@ -17,6 +18,8 @@
 use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage, metadata::Orientation};
 use snaplabel_core::{ErrorBody, ErrorCode, ImageFormat};
 use std::io::Cursor;
+
+pub mod jpeg_dc;
 
 /// Below this many pixels on the shorter side an image carries too little to label.
 pub const MIN_SIDE: u32 = 32;
@@ -296,10 +299,18 @@ fn decode_jpeg_scaled(
     probe: &Probe,
     min_short_side: u32,
 ) -> Result<RgbImage, JpegFallback> {
-    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
-    decoder.read_info().map_err(|_| JpegFallback)?;
     let (sw, sh) = (probe.stored_width, probe.stored_height);
     let short = sw.min(sh).max(1);
+    if short.div_ceil(8) >= min_short_side {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if let Ok(eighth) = jpeg_dc::decode_eighth(bytes, threads) {
+            let image =
+                RgbImage::from_raw(eighth.width, eighth.height, eighth.rgb).ok_or(JpegFallback)?;
+            return Ok(orient(image, probe.exif_orientation));
+        }
+    }
+    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+    decoder.read_info().map_err(|_| JpegFallback)?;
     let factor = (min_short_side as f64 / short as f64).min(1.0);
     let want_w = ((sw as f64 * factor).ceil() as u32).clamp(1, u16::MAX as u32) as u16;
     let want_h = ((sh as f64 * factor).ceil() as u32).clamp(1, u16::MAX as u32) as u16;

@@ -154,7 +154,7 @@ impl LocalLabeler {
             &dir.join(FACE_DETECTOR_FILE),
             &[1, face_side, face_side, 3],
             &library,
-            options.threads,
+            1, // runs beside the classifier; too small to gain from more threads
         )?;
         Ok(LocalLabeler {
             classifier,
@@ -200,10 +200,26 @@ impl LocalLabeler {
         })
     }
 
-    /// Runs the networks.
+    /// Runs the networks: the classifier on every core while the (small, single-threaded) face
+    /// detector and the colour cues run beside it.
     pub fn infer(&self, prepared: &mut Prepared) -> Result<Inferred, VisionError> {
         let started = Instant::now();
-        let outputs = self.classifier.run(prepared.classifier_input.clone())?;
+        let image = &prepared.image;
+        let (outputs, faces, scene) = std::thread::scope(|threads| {
+            let beside = threads.spawn(|| {
+                let faces = faces::detect(self.face_detector.as_ref(), image, self.face_threshold);
+                (faces, scene::cues(image))
+            });
+            let outputs = self.classifier.run(prepared.classifier_input.clone());
+            let (faces, scene) = beside.join().unwrap_or_else(|_| {
+                (
+                    Err(VisionError::Inference("the face detector panicked".into())),
+                    scene::SceneCues::default(),
+                )
+            });
+            (outputs, faces, scene)
+        });
+        let (outputs, faces) = (outputs?, faces?);
         let (logits, maps) = match outputs.as_slice() {
             [logits, maps]
                 if logits.data.len() == VIEWS * 1000
@@ -231,12 +247,6 @@ impl LocalLabeler {
             size: maps.shape[2],
             data: maps.data[per_view..].to_vec(),
         };
-        let faces = faces::detect(
-            self.face_detector.as_ref(),
-            &prepared.image,
-            self.face_threshold,
-        )?;
-        let scene = scene::cues(&prepared.image);
         prepared.timings.inference = ms(started);
         Ok(Inferred {
             probabilities,

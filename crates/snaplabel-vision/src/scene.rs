@@ -14,7 +14,7 @@ use image::RgbImage;
 const SIDE: u32 = 128;
 
 /// Measured cues, each a share of pixels (0–1).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct SceneCues {
     /// Share of the top third that is smooth and sky-coloured.
     pub sky: f32,
@@ -55,11 +55,7 @@ pub fn cues(image: &RgbImage) -> SceneCues {
     let small = fit(image, SIDE);
     let (w, h) = small.dimensions();
     if w < 3 || h < 6 {
-        return SceneCues {
-            sky: 0.0,
-            blue_sky: 0.0,
-            vegetation: 0.0,
-        };
+        return SceneCues::default();
     }
     let luma = |x: u32, y: u32| {
         let p = small.get_pixel(x, y);
