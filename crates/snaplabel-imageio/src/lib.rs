@@ -302,7 +302,10 @@ fn decode_jpeg_scaled(
     let (sw, sh) = (probe.stored_width, probe.stored_height);
     let short = sw.min(sh).max(1);
     if short.div_ceil(8) >= min_short_side {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // Asked once: the answer involves reading cgroup files.
+        static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+        let threads =
+            *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         if let Ok(eighth) = jpeg_dc::decode_eighth(bytes, threads) {
             let image =
                 RgbImage::from_raw(eighth.width, eighth.height, eighth.rgb).ok_or(JpegFallback)?;
