@@ -475,11 +475,12 @@ impl Speculation {
                     place = if place + 1 == places { 0 } else { place + 1 };
                 }
                 None => {
-                    // Not a valid code here: this was not a true block boundary. Start again a
-                    // bit later; nothing recorded so far can be part of the true decoding.
+                    // Not a valid code here: this was not a true block boundary. Start again
+                    // where decoding failed (so the work stays linear in the piece's length);
+                    // nothing recorded so far can be part of the true decoding.
                     s.starts.clear();
                     s.diffs.clear();
-                    bits = Bits::at(scan.data, start + 1);
+                    bits = Bits::at(scan.data, bits.position().max(start + 1));
                     place = 0;
                 }
             }

@@ -11,7 +11,7 @@ use crate::taxonomy::Taxonomy;
 use crate::{CLASSIFIER_FILE, FACE_DETECTOR_FILE, VisionError, ort_library_in};
 use image::RgbImage;
 use snaplabel_core::detect::{
-    BoundingBox, DetectLabelsResponse, DetectOptions, Instance, Label, NamedItem,
+    BoundingBox, DetectLabelsResponse, DetectOptions, ImageProperties, Instance, Label, NamedItem,
 };
 use snaplabel_core::{ErrorBody, ErrorCode};
 use snaplabel_imageio::{ImageError, Limits, Probe};
@@ -87,6 +87,8 @@ pub struct Inferred {
     maps: ClassMaps,
     pub faces: Vec<Face>,
     pub scene: scene::SceneCues,
+    /// With every dominant colour; a request's limit is applied when describing.
+    pub properties: ImageProperties,
 }
 
 /// A labeled image.
@@ -201,23 +203,24 @@ impl LocalLabeler {
     }
 
     /// Runs the networks: the classifier on every core while the (small, single-threaded) face
-    /// detector and the colour cues run beside it.
+    /// detector, the colour cues and the image properties are computed beside it.
     pub fn infer(&self, prepared: &mut Prepared) -> Result<Inferred, VisionError> {
         let started = Instant::now();
         let image = &prepared.image;
-        let (outputs, faces, scene) = std::thread::scope(|threads| {
+        let (outputs, (faces, scene, properties)) = std::thread::scope(|threads| {
             let beside = threads.spawn(|| {
                 let faces = faces::detect(self.face_detector.as_ref(), image, self.face_threshold);
-                (faces, scene::cues(image))
+                (faces, scene::cues(image), image_properties(image, usize::MAX))
             });
             let outputs = self.classifier.run(prepared.classifier_input.clone());
-            let (faces, scene) = beside.join().unwrap_or_else(|_| {
+            let beside = beside.join().unwrap_or_else(|_| {
                 (
                     Err(VisionError::Inference("the face detector panicked".into())),
                     scene::SceneCues::default(),
+                    ImageProperties::default(),
                 )
             });
-            (outputs, faces, scene)
+            (outputs, beside)
         });
         let (outputs, faces) = (outputs?, faces?);
         let (logits, maps) = match outputs.as_slice() {
@@ -254,6 +257,7 @@ impl LocalLabeler {
             maps,
             faces,
             scene,
+            properties,
         })
     }
 
@@ -272,9 +276,12 @@ impl LocalLabeler {
                 label.instances = self.instances(&label.name, label.confidence, prepared, inferred);
             }
         }
-        let image_properties = options
-            .wants_image_properties()
-            .then(|| image_properties(&prepared.image, options.effective_max_dominant_colors()));
+        let image_properties = options.wants_image_properties().then(|| {
+            let mut properties = inferred.properties.clone();
+            let max_colors = options.effective_max_dominant_colors();
+            properties.dominant_colors.truncate(max_colors);
+            properties
+        });
         DetectLabelsResponse {
             labels,
             image_properties,
