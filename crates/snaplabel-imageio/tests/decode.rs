@@ -311,10 +311,13 @@ fn dct_path_applies_exif_orientation_too() {
         }
     });
     let jpeg = insert_exif_orientation(&encode(&img, image::ImageFormat::Jpeg), 6);
-    let d = snaplabel_imageio::decode_at_least(&jpeg, &Limits::default(), 100).unwrap();
-    assert_eq!(d.image.dimensions(), (100, 200));
-    let top = d.image.get_pixel(50, 3);
-    assert!(top[0] > 200 && top[1] < 80, "{top:?}");
+    // 1/4 (jpeg-decoder) and 1/8 (DC coefficients only, `jpeg_dc`).
+    for (min_side, upright) in [(100, (100, 200)), (50, (50, 100))] {
+        let d = snaplabel_imageio::decode_at_least(&jpeg, &Limits::default(), min_side).unwrap();
+        assert_eq!(d.image.dimensions(), upright);
+        let top = d.image.get_pixel(upright.0 / 2, 1);
+        assert!(top[0] > 200 && top[1] < 80, "{min_side}: {top:?}");
+    }
 }
 
 #[test]
