@@ -210,7 +210,11 @@ impl LocalLabeler {
         let (outputs, (faces, scene, properties)) = std::thread::scope(|threads| {
             let beside = threads.spawn(|| {
                 let faces = faces::detect(self.face_detector.as_ref(), image, self.face_threshold);
-                (faces, scene::cues(image), image_properties(image, usize::MAX))
+                (
+                    faces,
+                    scene::cues(image),
+                    image_properties(image, usize::MAX),
+                )
             });
             let outputs = self.classifier.run(prepared.classifier_input.clone());
             let beside = beside.join().unwrap_or_else(|_| {
