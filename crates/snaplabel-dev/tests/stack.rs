@@ -4,18 +4,11 @@ use bytes::Bytes;
 use serde_json::Value;
 use snaplabel_dev::client::{GuestClient, Polling};
 use snaplabel_dev::{DevConfig, DevStack, IDENTITY_POOL_ID};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 fn fixture(name: &str) -> Bytes {
-    Bytes::from(
-        std::fs::read(
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../fixtures/photos")
-                .join(name),
-        )
-        .unwrap(),
-    )
+    Bytes::from(snaplabel_fixtures::photo(name))
 }
 
 fn config(data: &Path) -> DevConfig {

@@ -34,8 +34,7 @@ pub fn dist() -> PathBuf {
 }
 
 pub fn photo(name: &str) -> PathBuf {
-    repo_root()
-        .join("fixtures/photos")
+    snaplabel_fixtures::photos()
         .join(name)
         .canonicalize()
         .expect("fixture photo")

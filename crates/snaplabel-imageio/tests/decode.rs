@@ -3,14 +3,8 @@
 use image::{ImageEncoder, RgbImage, Rgba, RgbaImage};
 use snaplabel_core::{ErrorCode, ImageFormat};
 use snaplabel_imageio::{Limits, decode, probe, to_jpeg};
-use std::path::PathBuf;
 
-fn fixture(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures/photos")
-        .join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
+use snaplabel_fixtures::photo as fixture;
 
 fn encode(img: &RgbImage, format: image::ImageFormat) -> Vec<u8> {
     let mut out = std::io::Cursor::new(Vec::new());
@@ -232,10 +226,7 @@ fn jpeg_conversion_respects_bounds() {
 }
 
 fn variant(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures/variants")
-        .join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    snaplabel_fixtures::read(&format!("variants/{name}"))
 }
 
 /// Mean absolute difference per channel between two same-sized images.

@@ -5,10 +5,7 @@ use image::RgbImage;
 use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
 use snaplabel_imageio::jpeg_dc::{DcError, Eighth, decode_eighth, decode_eighth_split};
 
-fn fixture(name: &str) -> Vec<u8> {
-    let path = format!("{}/../../fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
+use snaplabel_fixtures::read as fixture;
 
 /// A real photo at the given size with a little deterministic sensor noise, as phones make them.
 fn photo(width: u32, height: u32) -> RgbImage {

@@ -456,11 +456,7 @@ async fn an_event_exactly_as_aws_sends_it_is_handled() {
     )
     .await;
     h.put_raw("uploads/rocket.jpg", fixture("rocket.jpg")).await;
-    let payload = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../fixtures/events/s3-put-two-records.json"
-    ))
-    .unwrap();
+    let payload = snaplabel_fixtures::read("events/s3-put-two-records.json");
     let report = h.labels.handle_event(&parse_event(&payload).unwrap()).await;
     assert_eq!(report.records.len(), 2);
     for (record, result_key) in report.records.iter().zip([

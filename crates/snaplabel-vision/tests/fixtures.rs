@@ -4,15 +4,9 @@ use snaplabel_core::ErrorCode;
 use snaplabel_core::detect::{DetectOptions, Feature, Label};
 use snaplabel_vision::labeler::LabelError;
 use snaplabel_vision::{EngineKind, LoadOptions, LocalLabeler, default_model_dir};
-use std::path::PathBuf;
 use std::sync::OnceLock;
 
-fn fixture(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures/photos")
-        .join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
+use snaplabel_fixtures::photo as fixture;
 
 fn labeler(engine: EngineKind) -> &'static LocalLabeler {
     static ORT: OnceLock<LocalLabeler> = OnceLock::new();

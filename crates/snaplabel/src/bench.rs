@@ -47,8 +47,7 @@ pub fn phone_photos(count: usize) -> anyhow::Result<PathBuf> {
         return Ok(dir);
     }
     std::fs::create_dir_all(&dir)?;
-    let sources =
-        collect(&[PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/photos")]);
+    let sources = collect(&[snaplabel_fixtures::photos()]);
     if sources.is_empty() {
         bail!("no fixture photos found to build the benchmark set from");
     }

@@ -2,7 +2,6 @@
 
 use bytes::Bytes;
 use snaplabel_dev::client::{GuestClient, Polling};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -41,13 +40,7 @@ async fn sigkill_mid_queue_then_restart_labels_every_upload() {
     wait_ready(&app).await;
     let me = GuestClient::connect(&app).await.unwrap();
 
-    let photo = Bytes::from(
-        std::fs::read(
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../fixtures/photos/grace_hopper.jpg"),
-        )
-        .unwrap(),
-    );
+    let photo = Bytes::from(snaplabel_fixtures::photo("grace_hopper.jpg"));
     let mut created = Vec::new();
     for i in 0..12 {
         created.push(

@@ -1,11 +1,8 @@
 //! `snaplabel label` as a user runs it.
 
-use std::path::PathBuf;
 use std::process::Command;
 
-fn photos() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/photos")
-}
+use snaplabel_fixtures::photos;
 
 fn snaplabel(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_snaplabel"))

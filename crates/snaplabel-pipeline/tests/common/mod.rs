@@ -12,7 +12,6 @@ use snaplabel_localaws::{ServerHandle, rekognition, s3};
 use snaplabel_pipeline::identity::SharedAnonymous;
 use snaplabel_pipeline::rekognition::RekognitionLabeler;
 use snaplabel_pipeline::{ApiHandler, LabelHandler, LabelSettings, S3Store, aws};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 pub const BUCKET: &str = "snaplabel-test";
@@ -20,12 +19,7 @@ pub const ACCESS_KEY: &str = "AKIDSNAPLABELTEST";
 pub const SECRET_KEY: &str = "snaplabel-test-secret-key";
 pub const ORIGIN: &str = "http://localhost:8080";
 
-pub fn fixture(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures/photos")
-        .join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
+pub use snaplabel_fixtures::photo as fixture;
 
 /// Stands in for Amazon Rekognition, which cannot run here: it decodes what it receives with
 /// snaplabel-imageio and answers with labels naming the format and how the image arrived, so the

@@ -1,0 +1,39 @@
+//! Where the repository's test fixtures are, for the tests and benchmarks of every crate:
+//! `fixtures/photos` (real photos, licences in its LICENSES.md), `fixtures/variants` (re-encodings
+//! of them), `fixtures/events` (sample S3 events).
+
+use std::path::PathBuf;
+
+/// The `fixtures` folder at the top of the repository.
+pub fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
+}
+
+/// The folder of real photos.
+pub fn photos() -> PathBuf {
+    dir().join("photos")
+}
+
+/// A fixture's path, e.g. `"variants/chelsea-cmyk.jpg"`.
+pub fn path(relative: &str) -> PathBuf {
+    dir().join(relative)
+}
+
+/// A fixture's bytes; a missing fixture fails the test with its path.
+pub fn read(relative: &str) -> Vec<u8> {
+    let path = path(relative);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A real photo's bytes, by file name.
+pub fn photo(name: &str) -> Vec<u8> {
+    read(&format!("photos/{name}"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_photos_are_there() {
+        assert!(super::photo("chelsea.png").starts_with(b"\x89PNG"));
+    }
+}
