@@ -134,6 +134,19 @@ fn to_system_time(t: Option<&aws_sdk_s3::primitives::DateTime>) -> Option<System
     t.and_then(|t| SystemTime::try_from(*t).ok())
 }
 
+/// `ObjectMeta` from a HEAD or GET answer: the SDK gives them the same accessors on two types.
+macro_rules! object_meta {
+    ($out:expr) => {
+        ObjectMeta {
+            size: $out.content_length().unwrap_or(0).max(0) as u64,
+            etag: $out.e_tag().map(str::to_string),
+            content_type: $out.content_type().map(str::to_string),
+            metadata: lower_metadata($out.metadata()),
+            last_modified: to_system_time($out.last_modified()),
+        }
+    };
+}
+
 fn lower_metadata(
     m: Option<&std::collections::HashMap<String, String>>,
 ) -> BTreeMap<String, String> {
@@ -160,13 +173,7 @@ impl ObjectStore for S3Store {
             .send()
             .await
         {
-            Ok(out) => Ok(Some(ObjectMeta {
-                size: out.content_length().unwrap_or(0).max(0) as u64,
-                etag: out.e_tag().map(str::to_string),
-                content_type: out.content_type().map(str::to_string),
-                metadata: lower_metadata(out.metadata()),
-                last_modified: to_system_time(out.last_modified()),
-            })),
+            Ok(out) => Ok(Some(object_meta!(out))),
             Err(err) => {
                 if err.as_service_error().is_some_and(|e| e.is_not_found())
                     || err
@@ -200,20 +207,13 @@ impl ObjectStore for S3Store {
             }
             Err(err) => return Err(backend("GET", key, err)),
         };
-        let size = out.content_length().unwrap_or(0).max(0) as u64;
-        if size > max_bytes {
+        let meta = object_meta!(out);
+        if meta.size > max_bytes {
             return Err(StoreError::TooLarge {
-                size,
+                size: meta.size,
                 limit: max_bytes,
             });
         }
-        let meta = ObjectMeta {
-            size,
-            etag: out.e_tag().map(str::to_string),
-            content_type: out.content_type().map(str::to_string),
-            metadata: lower_metadata(out.metadata()),
-            last_modified: to_system_time(out.last_modified()),
-        };
         let body = out
             .body
             .collect()
