@@ -320,3 +320,37 @@ fn animated_gifs_give_their_first_frame() {
         d.image.as_raw().iter().map(|&v| v as f64).sum::<f64>() / d.image.as_raw().len() as f64;
     assert!(mean > 40.0, "mean {mean}");
 }
+
+#[test]
+fn damaged_big_jpegs_on_the_eighth_scale_path_end_in_a_code_or_pixels() {
+    // Big enough that `decode_at_least` takes the DC-coefficient path; damage makes it decline
+    // and the general decoders decide: pixels (they fill what is missing) or a stable code.
+    let big = image::imageops::resize(
+        &decode(&fixture("rocket.jpg"), &Limits::default())
+            .unwrap()
+            .image,
+        2304,
+        2048,
+        image::imageops::FilterType::Nearest,
+    );
+    let jpeg = encode(&big, image::ImageFormat::Jpeg);
+    let whole = snaplabel_imageio::decode_at_least(&jpeg, &Limits::default(), 256).unwrap();
+    assert_eq!(whole.image.dimensions(), (288, 256));
+    for cut in [jpeg.len() / 5, jpeg.len() / 2, jpeg.len() - 3] {
+        match snaplabel_imageio::decode_at_least(&jpeg[..cut], &Limits::default(), 256) {
+            // The general decoders fill what is missing, at whatever scale they manage.
+            Ok(d) => {
+                let (w, h) = d.image.dimensions();
+                assert!(h >= 256 && w * 2048 == h * 2304, "cut at {cut}: {w}×{h}");
+            }
+            Err(e) => assert!(e.code == ErrorCode::CorruptImage, "cut at {cut}: {e}"),
+        }
+    }
+    let mut scrambled = jpeg.clone();
+    for i in (jpeg.len() / 3..jpeg.len() / 3 + 4000).step_by(7) {
+        scrambled[i] ^= 0x5A;
+    }
+    if let Err(e) = snaplabel_imageio::decode_at_least(&scrambled, &Limits::default(), 256) {
+        assert_eq!(e.code, ErrorCode::CorruptImage, "{e}");
+    }
+}
