@@ -15,17 +15,20 @@
 //!   so adopting them is replaying them onto the true predictors. A piece that never
 //!   resynchronises is simply decoded again by the true decoding; the result is always exact.
 //!
-//! Scope: baseline and extended sequential Huffman JPEGs, 8-bit, one (gray) or three (YCbCr, or RGB
-//! per Adobe's marker) components, any sampling factors, all components in one scan. Anything
-//! else answers [`DcError::Unsupported`] and the caller uses a general decoder; damaged data
-//! answers [`DcError::Corrupt`], and the general decoder then reports it properly.
+//! Progressive files need only their DC scans (first and refinement); AC scans are skipped by
+//! looking for the next marker, without decoding them.
+//!
+//! Scope: baseline, extended sequential and progressive Huffman JPEGs, 8-bit, one (gray) or three
+//! (YCbCr, or RGB per Adobe's marker) components, any sampling factors, components in one scan or
+//! several. Anything else answers [`DcError::Unsupported`] and the caller uses a general decoder;
+//! damaged data answers [`DcError::Corrupt`], and the general decoder then reports it properly.
 
 use memchr::memchr;
 
 /// Why the fast path declined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DcError {
-    /// A valid JPEG this decoder does not handle (progressive, arithmetic, 12-bit, CMYK, …).
+    /// A valid JPEG this decoder does not handle (arithmetic coding, 12-bit, CMYK, lossless, …).
     Unsupported,
     /// Damaged or truncated data.
     Corrupt,
@@ -53,10 +56,10 @@ const MIN_PARALLEL_BYTES: usize = 256 << 10;
 struct Huffman {
     /// `(code length << 8) | symbol`, indexed by the next `LUT_BITS` bits; 0 = a longer code.
     lut: Box<[u16; 1 << LUT_BITS]>,
-    /// For AC tables: `(coefficients advanced << 8) | bits to skip` (code and value) for the
+    /// Only for AC tables (zero for DC ones): `(coefficients advanced << 8) | bits to skip` (code and value) for the
     /// symbol at the top of the next `LUT_BITS` bits; 0 advanced = end of block; 0 = a longer code.
     skip: Box<[u16; 1 << LUT_BITS]>,
-    /// For AC tables: the run of symbols coded at the top of the next `MULTI_BITS` bits, as
+    /// Only for AC tables (zero for DC ones): the run of symbols coded at the top of the next `MULTI_BITS` bits, as
     /// `eob << 16 | coefficients advanced << 8 | bits to skip`; 0 = use `skip`.
     multi: Box<[u32; 1 << MULTI_BITS]>,
     maxcode: [i32; 17],
@@ -66,7 +69,9 @@ struct Huffman {
 }
 
 impl Huffman {
-    fn new(counts: &[u8; 16], values: &[u8]) -> Result<Huffman, DcError> {
+    /// Builds a table; `ac` tables also get the `skip` and `multi` tables (4096 entries: worth it
+    /// only for the symbols that are skipped, not for DC ones).
+    fn new(counts: &[u8; 16], values: &[u8], ac: bool) -> Result<Huffman, DcError> {
         let mut table = Huffman {
             lut: Box::new([0; 1 << LUT_BITS]),
             skip: Box::new([0; 1 << LUT_BITS]),
@@ -91,8 +96,10 @@ impl Huffman {
                     let first = (code as usize) << shift;
                     let entry = ((len as u16) << 8) | values[k] as u16;
                     table.lut[first..first + (1 << shift)].fill(entry);
-                    let skip = skip_entry(len, values[k]);
-                    table.skip[first..first + (1 << shift)].fill(skip);
+                    if ac {
+                        let skip = skip_entry(len, values[k]);
+                        table.skip[first..first + (1 << shift)].fill(skip);
+                    }
                 }
                 code += 1;
                 k += 1;
@@ -102,8 +109,10 @@ impl Huffman {
             }
             code <<= 1;
         }
-        for window in 0..1u32 << MULTI_BITS {
-            table.multi[window as usize] = table.symbol_run(window);
+        if ac {
+            for window in 0..1u32 << MULTI_BITS {
+                table.multi[window as usize] = table.symbol_run(window);
+            }
         }
         Ok(table)
     }
@@ -124,12 +133,9 @@ impl Huffman {
             }
             let (skip, step) = ((entry & 0xFF) as u32, (entry >> 8) as u32);
             if used + skip > MULTI_BITS {
-                // The value runs past the window: this symbol ends the run.
-                return if step == 0 {
-                    0
-                } else {
-                    ((advance + step) << 8) | (used + skip)
-                };
+                // The value runs past the window (so this is a coefficient, not an end of block
+                // or a run of zeros, which have no value bits): this symbol ends the run.
+                return ((advance + step) << 8) | (used + skip);
             }
             used += skip;
             if step == 0 {
@@ -267,28 +273,19 @@ fn block(bits: &mut Bits, dc: &Huffman, ac: Option<&Huffman>) -> Option<i32> {
     loop {
         for _ in 0..budget {
             let run = ac.multi[(bits.buffer >> (64 - MULTI_BITS)) as usize];
-            let (skip, advance, end) = if run != 0 {
-                (run & 0xFF, (run >> 8) & 0xFF, run >> 16 == 1)
-            } else {
-                let (skip, advance) = ac.skip(bits.buffer)?;
-                (skip, advance, advance == 0)
-            };
+            let (mut skip, mut advance, mut end) = (run & 0xFF, (run >> 8) & 0xFF, run >> 16 == 1);
             // A run must stay inside this block: with an end of block, that end must come
-            // before the 64th coefficient (otherwise those bits are the next block's).
-            if k + advance > 64 || (end && k + advance == 64) {
-                let (skip, advance) = ac.skip(bits.buffer)?;
-                bits.consume(skip);
-                if advance == 0 {
-                    return Some(diff);
-                }
-                k += advance;
-            } else {
-                bits.consume(skip);
-                if end {
-                    return Some(diff); // end of block
-                }
-                k += advance;
+            // before the 64th coefficient (otherwise those bits are the next block's). Where
+            // there is no run, or it does not fit, one symbol is skipped.
+            if run == 0 || k + advance > 64 || (end && k + advance == 64) {
+                (skip, advance) = ac.skip(bits.buffer)?;
+                end = advance == 0;
             }
+            bits.consume(skip);
+            if end {
+                return Some(diff); // end of block
+            }
+            k += advance;
             if k >= 64 {
                 return (k == 64).then_some(diff);
             }
@@ -967,7 +964,7 @@ pub fn decode_eighth_split(
                     if class > 1 || id > 3 || n > 256 {
                         return Err(DcError::Corrupt);
                     }
-                    let table = Some(Huffman::new(&counts, values)?);
+                    let table = Some(Huffman::new(&counts, values, class == 1)?);
                     if class == 0 {
                         tables.dc[id] = table;
                     } else {
