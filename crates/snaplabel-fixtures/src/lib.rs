@@ -2,11 +2,25 @@
 //! `fixtures/photos` (real photos, licences in its LICENSES.md), `fixtures/variants` (re-encodings
 //! of them), `fixtures/events` (sample S3 events).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-/// The `fixtures` folder at the top of the repository.
+/// The `fixtures` folder at the top of the repository being tested.
+///
+/// Found from the package Cargo is running (it sets `CARGO_MANIFEST_DIR` for tests and `cargo
+/// run`), then from where this crate was compiled: a build directory shared by several checkouts
+/// keeps this crate from whichever checkout compiled it first, so a path fixed at compile time
+/// can point into another (even deleted) checkout.
 pub fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
+    let running = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
+    let compiled = Path::new(env!("CARGO_MANIFEST_DIR"));
+    running
+        .iter()
+        .map(PathBuf::as_path)
+        .chain([compiled])
+        .flat_map(Path::ancestors)
+        .map(|dir| dir.join("fixtures"))
+        .find(|fixtures| fixtures.join("photos").is_dir())
+        .unwrap_or_else(|| compiled.join("../../fixtures"))
 }
 
 /// The folder of real photos.
