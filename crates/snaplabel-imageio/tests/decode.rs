@@ -271,17 +271,21 @@ fn jpeg_flavours_decode_with_the_right_colours_on_both_paths() {
     }
 }
 
-#[test]
-fn dct_scaling_shrinks_big_jpegs_at_decode_time() {
+/// The rocket photo enlarged to a phone-like size, as a JPEG.
+fn big_rocket_jpeg(width: u32, height: u32) -> Vec<u8> {
+    let rocket = decode(&fixture("rocket.jpg"), &Limits::default()).unwrap();
     let big = image::imageops::resize(
-        &decode(&fixture("rocket.jpg"), &Limits::default())
-            .unwrap()
-            .image,
-        2560,
-        1708,
+        &rocket.image,
+        width,
+        height,
         image::imageops::FilterType::Triangle,
     );
-    let jpeg = encode(&big, image::ImageFormat::Jpeg);
+    encode(&big, image::ImageFormat::Jpeg)
+}
+
+#[test]
+fn dct_scaling_shrinks_big_jpegs_at_decode_time() {
+    let jpeg = big_rocket_jpeg(2560, 1708);
     let d = snaplabel_imageio::decode_at_least(&jpeg, &Limits::default(), 256).unwrap();
     assert_eq!(
         (d.probe.width, d.probe.height),
@@ -325,15 +329,7 @@ fn animated_gifs_give_their_first_frame() {
 fn damaged_big_jpegs_on_the_eighth_scale_path_end_in_a_code_or_pixels() {
     // Big enough that `decode_at_least` takes the DC-coefficient path; damage makes it decline
     // and the general decoders decide: pixels (they fill what is missing) or a stable code.
-    let big = image::imageops::resize(
-        &decode(&fixture("rocket.jpg"), &Limits::default())
-            .unwrap()
-            .image,
-        2304,
-        2048,
-        image::imageops::FilterType::Nearest,
-    );
-    let jpeg = encode(&big, image::ImageFormat::Jpeg);
+    let jpeg = big_rocket_jpeg(2304, 2048);
     let whole = snaplabel_imageio::decode_at_least(&jpeg, &Limits::default(), 256).unwrap();
     assert_eq!(whole.image.dimensions(), (288, 256));
     for cut in [jpeg.len() / 5, jpeg.len() / 2, jpeg.len() - 3] {
