@@ -87,8 +87,9 @@ pub struct Inferred {
     maps: ClassMaps,
     pub faces: Vec<Face>,
     pub scene: scene::SceneCues,
-    /// With every dominant colour; a request's limit is applied when describing.
-    pub properties: ImageProperties,
+    /// When the request wants them, with every dominant colour (its limit is applied when
+    /// describing).
+    pub properties: Option<ImageProperties>,
 }
 
 /// A labeled image.
@@ -203,8 +204,14 @@ impl LocalLabeler {
     }
 
     /// Runs the networks: the classifier on every core while the (small, single-threaded) face
-    /// detector, the colour cues and the image properties are computed beside it.
-    pub fn infer(&self, prepared: &mut Prepared) -> Result<Inferred, VisionError> {
+    /// detector, the colour cues and (if `options` want them) the image properties are computed
+    /// beside it.
+    pub fn infer(
+        &self,
+        prepared: &mut Prepared,
+        options: &DetectOptions,
+    ) -> Result<Inferred, VisionError> {
+        let wants_properties = options.wants_image_properties();
         let started = Instant::now();
         let image = &prepared.image;
         let (outputs, (faces, scene, properties)) = std::thread::scope(|threads| {
@@ -213,7 +220,7 @@ impl LocalLabeler {
                 (
                     faces,
                     scene::cues(image),
-                    image_properties(image, usize::MAX),
+                    wants_properties.then(|| image_properties(image, usize::MAX)),
                 )
             });
             let outputs = self.classifier.run(prepared.classifier_input.clone());
@@ -221,7 +228,7 @@ impl LocalLabeler {
                 (
                     Err(VisionError::Inference("the face detector panicked".into())),
                     scene::SceneCues::default(),
-                    ImageProperties::default(),
+                    None,
                 )
             });
             (outputs, beside)
@@ -281,7 +288,11 @@ impl LocalLabeler {
             }
         }
         let image_properties = options.wants_image_properties().then(|| {
-            let mut properties = inferred.properties.clone();
+            // Computed here only if `infer` was asked for other features.
+            let mut properties = inferred
+                .properties
+                .clone()
+                .unwrap_or_else(|| image_properties(&prepared.image, usize::MAX));
             let max_colors = options.effective_max_dominant_colors();
             properties.dominant_colors.truncate(max_colors);
             properties
@@ -443,7 +454,7 @@ impl LocalLabeler {
     /// All stages for one image.
     pub fn label(&self, bytes: &[u8], options: &DetectOptions) -> Result<Labeled, LabelError> {
         let mut prepared = LocalLabeler::prepare(bytes, &self.limits)?;
-        let inferred = self.infer(&mut prepared)?;
+        let inferred = self.infer(&mut prepared, options)?;
         let started = Instant::now();
         let response = self.describe(&prepared, &inferred, options);
         prepared.timings.postprocess = ms(started);

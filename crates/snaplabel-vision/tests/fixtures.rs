@@ -123,7 +123,7 @@ fn both_engines_agree_on_the_top_five() {
         let top5 = |engine| {
             let l = labeler(engine);
             let mut prepared = LocalLabeler::prepare(&bytes, &l.limits()).unwrap();
-            let inferred = l.infer(&mut prepared).unwrap();
+            let inferred = l.infer(&mut prepared, &DetectOptions::default()).unwrap();
             let mut ranked: Vec<(usize, f32)> =
                 inferred.probabilities.iter().copied().enumerate().collect();
             ranked.sort_by(|a, b| b.1.total_cmp(&a.1));

@@ -162,7 +162,7 @@ pub fn label_files(
         for (i, prepared) in rx {
             let result = prepared.map_err(ErrorBody::from).and_then(|mut prepared| {
                 let inferred = labeler
-                    .infer(&mut prepared)
+                    .infer(&mut prepared, options)
                     .map_err(|e| ErrorBody::new(ErrorCode::LabelerFailed, e.to_string()))?;
                 let started = Instant::now();
                 let response = labeler.describe(&prepared, &inferred, options);
