@@ -205,6 +205,8 @@ CONCEPTS = {
     "pot.n.01": c("Pot", [KITCHEN], aliases=["Cookware"]),
     "home_appliance.n.01": c("Appliance", [HOME]),
     "toy.n.01": c("Toy", [HOBBIES]),
+    # The game, not the problem: jigsaw and crossword puzzles are what people call a "Puzzle".
+    "puzzle.n.02": c("Puzzle", [HOBBIES]),
     "timepiece.n.01": c("Clock", [EVERYDAY], aliases=["Timepiece"]),
     "watch.n.01": c("Watch", [APPAREL], aliases=["Wristwatch"], parents=["Accessories"]),
     "lamp.n.01": c("Lamp", [HOME], aliases=["Light"]),

@@ -20,7 +20,8 @@ impl Tensor {
     }
 }
 
-/// A loaded network: one input, several outputs (in the model's output order).
+/// A loaded network: one input, several outputs (in the model's output order). `run` may be
+/// called from several threads at once.
 pub trait Network: Send + Sync {
     fn run(&self, input: Tensor) -> Result<Vec<Tensor>, VisionError>;
 }
@@ -62,6 +63,13 @@ impl std::fmt::Display for EngineKind {
     }
 }
 
+/// How one network runs: `lanes` inferences at once, each on `threads` threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Concurrency {
+    pub lanes: usize,
+    pub threads: usize,
+}
+
 /// Loads `model` for `engine`. `input_shape` fixes the input (tract optimises for it; ort keeps
 /// the model's own, possibly dynamic, shape).
 pub fn load(
@@ -69,10 +77,11 @@ pub fn load(
     model: &Path,
     input_shape: &[usize],
     ort_library: &Path,
-    threads: usize,
+    concurrency: Concurrency,
 ) -> Result<Box<dyn Network>, VisionError> {
     match engine {
-        EngineKind::Ort => Ok(Box::new(OrtNetwork::load(model, ort_library, threads)?)),
+        EngineKind::Ort => Ok(Box::new(OrtNetwork::load(model, ort_library, concurrency)?)),
+        // A tract plan is immutable and runs on the calling thread: one serves every lane.
         EngineKind::Tract => Ok(Box::new(TractNetwork::load(model, input_shape)?)),
     }
 }
@@ -113,17 +122,38 @@ fn ort_environment(library: &Path) -> Result<&'static ort::environment::Environm
 }
 
 struct OrtNetwork {
-    // `Session::run` takes `&mut self`; one inference at a time per session, each using every
-    // intra-op thread, is also the fastest arrangement on a small machine.
-    session: Mutex<ort::session::Session>,
+    // `Session::run` takes `&mut self`: one session per lane, so that lanes never wait for each
+    // other.
+    sessions: Vec<Mutex<ort::session::Session>>,
     input_name: String,
 }
 
 impl OrtNetwork {
-    fn load(model: &Path, library: &Path, threads: usize) -> Result<Self, VisionError> {
+    fn load(model: &Path, library: &Path, concurrency: Concurrency) -> Result<Self, VisionError> {
+        let sessions = (0..concurrency.lanes.max(1))
+            .map(|_| Self::session(model, library, concurrency.threads).map(Mutex::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        let input_name = sessions[0]
+            .lock()
+            .map_err(|_| model_error(model, "session poisoned while loading"))?
+            .inputs()
+            .first()
+            .map(|i| i.name().to_string())
+            .ok_or_else(|| model_error(model, "no inputs"))?;
+        Ok(OrtNetwork {
+            sessions,
+            input_name,
+        })
+    }
+
+    fn session(
+        model: &Path,
+        library: &Path,
+        threads: usize,
+    ) -> Result<ort::session::Session, VisionError> {
         let env = ort_environment(library)?;
         let fail = |e: &dyn std::fmt::Display| model_error(model, e);
-        let session = ort::session::Session::builder(env)
+        ort::session::Session::builder(env)
             .map_err(|e| fail(&e))?
             .with_optimization_level(ort::session::builder::GraphOptimizationLevel::Level3)
             .map_err(|e| fail(&e))?
@@ -134,16 +164,7 @@ impl OrtNetwork {
             .with_intra_op_spinning(false)
             .map_err(|e| fail(&e))?
             .commit_from_file(model)
-            .map_err(|e| fail(&e))?;
-        let input_name = session
-            .inputs()
-            .first()
-            .map(|i| i.name().to_string())
-            .ok_or_else(|| model_error(model, "no inputs"))?;
-        Ok(OrtNetwork {
-            session: Mutex::new(session),
-            input_name,
-        })
+            .map_err(|e| fail(&e))
     }
 }
 
@@ -152,10 +173,14 @@ impl Network for OrtNetwork {
         let shape: Vec<i64> = input.shape.iter().map(|&d| d as i64).collect();
         let value = ort::value::Tensor::from_array((shape, input.data))
             .map_err(|e| VisionError::Inference(e.to_string()))?;
-        let mut session = self
-            .session
-            .lock()
-            .map_err(|_| VisionError::Inference("a previous inference panicked".into()))?;
+        // A free session if there is one, else wait for the first.
+        let free = self.sessions.iter().find_map(|s| s.try_lock().ok());
+        let mut session = match free {
+            Some(session) => session,
+            None => self.sessions[0]
+                .lock()
+                .map_err(|_| VisionError::Inference("a previous inference panicked".into()))?,
+        };
         let outputs = session
             .run(ort::inputs![self.input_name.as_str() => value])
             .map_err(|e| VisionError::Inference(e.to_string()))?;

@@ -52,9 +52,9 @@ struct Letterbox {
     height: f32,
 }
 
-/// Builds the NHWC input tensor.
-fn input(image: &RgbImage) -> (Tensor, Letterbox) {
-    let (w, h) = image.dimensions();
+/// Builds the NHWC input tensor from `view` of the image.
+fn input(image: &RgbImage, view: &View) -> (Tensor, Letterbox) {
+    let (w, h) = (view.width, view.height);
     let side = w.max(h) as f32;
     let scale = INPUT_SIZE as f32 / side;
     let (sw, sh) = (
@@ -62,7 +62,13 @@ fn input(image: &RgbImage) -> (Tensor, Letterbox) {
         ((h as f32 * scale).round() as u32).clamp(1, INPUT_SIZE),
     );
     let (ox, oy) = ((INPUT_SIZE - sw) / 2, (INPUT_SIZE - sh) / 2);
-    let small = resize_region(image, Region::whole(image), sw, sh);
+    let region = Region {
+        left: view.left as f64,
+        top: view.top as f64,
+        width: w as f64,
+        height: h as f64,
+    };
+    let small = resize_region(image, region, sw, sh);
     // Padding is black, i.e. -1 after normalisation.
     let mut data = vec![-1.0f32; (INPUT_SIZE * INPUT_SIZE * 3) as usize];
     for y in 0..sh {
@@ -87,43 +93,66 @@ fn input(image: &RgbImage) -> (Tensor, Letterbox) {
     )
 }
 
-/// Faces in the whole image and in four overlapping quarter tiles: the front-camera model sees
-/// 128×128 pixels, so faces in group photos and full-body shots are only found in a tile.
+/// A part of the image the detector looks at, in pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct View {
+    pub left: u32,
+    pub top: u32,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// The whole image and four overlapping quarter tiles: the front-camera model sees 128×128
+/// pixels, so faces in group photos and full-body shots are only found in a tile. Each view is
+/// detected separately (callers may spread them over threads) and the results [`merge`]d.
+pub fn views(image: &RgbImage) -> Vec<View> {
+    let (w, h) = image.dimensions();
+    let whole = View {
+        left: 0,
+        top: 0,
+        width: w,
+        height: h,
+    };
+    if w.min(h) < 200 {
+        return vec![whole];
+    }
+    let (tw, th) = (
+        (w as f32 * 0.6).round() as u32,
+        (h as f32 * 0.6).round() as u32,
+    );
+    let mut views = vec![whole];
+    for (left, top) in [(0, 0), (w - tw, 0), (0, h - th), (w - tw, h - th)] {
+        views.push(View {
+            left,
+            top,
+            width: tw,
+            height: th,
+        });
+    }
+    views
+}
+
+/// Faces in every view, merged.
 pub fn detect(
     network: &dyn Network,
     image: &RgbImage,
     threshold: f32,
 ) -> Result<Vec<Face>, VisionError> {
-    let mut candidates = detect_in(network, image, threshold)?;
-    let (w, h) = image.dimensions();
-    if w.min(h) >= 200 {
-        let (tw, th) = (
-            (w as f32 * 0.6).round() as u32,
-            (h as f32 * 0.6).round() as u32,
-        );
-        for (x, y) in [(0, 0), (w - tw, 0), (0, h - th), (w - tw, h - th)] {
-            let tile = image::imageops::crop_imm(image, x, y, tw, th).to_image();
-            for f in detect_in(network, &tile, threshold)? {
-                candidates.push(Face {
-                    left: (x as f32 + f.left * tw as f32) / w as f32,
-                    top: (y as f32 + f.top * th as f32) / h as f32,
-                    width: f.width * tw as f32 / w as f32,
-                    height: f.height * th as f32 / h as f32,
-                    score: f.score,
-                });
-            }
-        }
+    let mut candidates = Vec::new();
+    for view in views(image) {
+        candidates.extend(detect_in(network, image, &view, threshold)?);
     }
-    Ok(weighted_nms(candidates))
+    Ok(merge(candidates))
 }
 
-/// Raw detections of one letterboxed image, before merging.
-fn detect_in(
+/// Raw detections in one view, as fractions of the whole image, before merging.
+pub fn detect_in(
     network: &dyn Network,
     image: &RgbImage,
+    view: &View,
     threshold: f32,
 ) -> Result<Vec<Face>, VisionError> {
-    let (tensor, letterbox) = input(image);
+    let (tensor, letterbox) = input(image, view);
     let outputs = network.run(tensor)?;
     let [scores_16, scores_8, boxes_16, boxes_8] = outputs.as_slice() else {
         return Err(VisionError::Inference(format!(
@@ -169,11 +198,14 @@ fn detect_in(
         if right - left <= 0.0 || bottom - top <= 0.0 {
             continue;
         }
+        // View fractions → image fractions.
+        let (w, h) = (image.width() as f32, image.height() as f32);
+        let (vw, vh) = (view.width as f32, view.height as f32);
         candidates.push(Face {
-            left,
-            top,
-            width: right - left,
-            height: bottom - top,
+            left: (view.left as f32 + left * vw) / w,
+            top: (view.top as f32 + top * vh) / h,
+            width: (right - left) * vw / w,
+            height: (bottom - top) * vh / h,
             score,
         });
     }
@@ -190,7 +222,7 @@ fn iou(a: &Face, b: &Face) -> f32 {
 }
 
 /// Groups overlapping detections; each group becomes one face, its box the score-weighted mean.
-fn weighted_nms(mut candidates: Vec<Face>) -> Vec<Face> {
+pub fn merge(mut candidates: Vec<Face>) -> Vec<Face> {
     candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
     let mut faces = Vec::new();
     while let Some(best) = candidates.first().copied() {
@@ -233,7 +265,7 @@ mod tests {
             height: 0.2,
             score,
         };
-        let merged = weighted_nms(vec![f(0.10, 0.9), f(0.12, 0.8), f(0.6, 0.85)]);
+        let merged = merge(vec![f(0.10, 0.9), f(0.12, 0.8), f(0.6, 0.85)]);
         assert_eq!(merged.len(), 2);
         assert_eq!(merged[0].score, 0.9);
         assert!(merged[0].left > 0.10 && merged[0].left < 0.12);

@@ -2,7 +2,7 @@
 //! that callers can overlap decoding of one image with inference of another.
 
 use crate::cam::{ClassMaps, Frame};
-use crate::engine::{self, EngineKind, Network, Tensor};
+use crate::engine::{self, Concurrency, EngineKind, Network, Tensor};
 use crate::faces::{self, Face};
 use crate::properties::image_properties;
 use crate::resize::{Region, resize_region};
@@ -16,6 +16,7 @@ use snaplabel_core::detect::{
 use snaplabel_core::{ErrorBody, ErrorCode};
 use snaplabel_imageio::{ImageError, Limits, Probe};
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::Instant;
 
 /// EfficientNet-Lite0's input, and the short side it is centre-cropped from (the usual 0.875).
@@ -33,7 +34,8 @@ const CONSIDER_FLOOR: f32 = 0.5;
 pub struct LoadOptions {
     pub model_dir: PathBuf,
     pub engine: EngineKind,
-    /// Intra-op threads for ONNX Runtime.
+    /// Threads one image's inference may use (the classifier's views and the face detector's
+    /// tiles are spread over them).
     pub threads: usize,
     pub limits: Limits,
     pub face_threshold: f32,
@@ -73,7 +75,8 @@ impl StageTimings {
 pub struct Prepared {
     pub probe: Probe,
     pub image: RgbImage,
-    classifier_input: Tensor,
+    /// One tensor per view.
+    classifier_input: Vec<Tensor>,
     frame: Frame,
     pub timings: StageTimings,
 }
@@ -120,6 +123,8 @@ impl From<LabelError> for ErrorBody {
 pub struct LocalLabeler {
     classifier: Box<dyn Network>,
     face_detector: Box<dyn Network>,
+    /// How many inference jobs of one image run at once.
+    lanes: usize,
     taxonomy: Taxonomy,
     engine: EngineKind,
     limits: Limits,
@@ -143,13 +148,22 @@ impl LocalLabeler {
             }
         }
         let library = ort_library_in(dir);
+        // One lane per view on a small machine: the two views run side by side, each on one
+        // thread, and whichever lane finishes first takes the face tiles and the colour work.
+        // Threads that share one inference wait for each other at every layer, and lose most
+        // when the faces and colours run beside them; separate lanes never wait.
+        let threads = options.threads.max(1);
+        let lanes = threads.min(VIEWS);
         let size = CLASSIFIER_INPUT as usize;
         let classifier = engine::load(
             options.engine,
             &dir.join(CLASSIFIER_FILE),
-            &[VIEWS, 3, size, size],
+            &[1, 3, size, size],
             &library,
-            options.threads,
+            Concurrency {
+                lanes,
+                threads: threads / lanes,
+            },
         )?;
         let face_side = faces::INPUT_SIZE as usize;
         let face_detector = engine::load(
@@ -157,11 +171,13 @@ impl LocalLabeler {
             &dir.join(FACE_DETECTOR_FILE),
             &[1, face_side, face_side, 3],
             &library,
-            1, // runs beside the classifier; too small to gain from more threads
+            // Too small to gain from more threads per run; the tiles run in parallel instead.
+            Concurrency { lanes, threads: 1 },
         )?;
         Ok(LocalLabeler {
             classifier,
             face_detector,
+            lanes,
             taxonomy: Taxonomy::embedded(),
             engine: options.engine,
             limits: options.limits,
@@ -203,63 +219,80 @@ impl LocalLabeler {
         })
     }
 
-    /// Runs the networks: the classifier on every core while the (small, single-threaded) face
-    /// detector, the colour cues and (if `options` want them) the image properties are computed
-    /// beside it.
+    /// Runs the networks: the classifier's views, the face detector's views, the colour cues
+    /// and (if `options` want them) the image properties, as separate jobs spread over the lanes.
     pub fn infer(
         &self,
         prepared: &mut Prepared,
         options: &DetectOptions,
     ) -> Result<Inferred, VisionError> {
-        let wants_properties = options.wants_image_properties();
         let started = Instant::now();
         let image = &prepared.image;
-        let (outputs, (faces, scene, properties)) = std::thread::scope(|threads| {
-            let beside = threads.spawn(|| {
-                let faces = faces::detect(self.face_detector.as_ref(), image, self.face_threshold);
-                (
-                    faces,
-                    scene::cues(image),
-                    wants_properties.then(|| image_properties(image, usize::MAX)),
-                )
-            });
-            let outputs = self.classifier.run(prepared.classifier_input.clone());
-            let beside = beside.join().unwrap_or_else(|_| {
-                (
-                    Err(VisionError::Inference("the face detector panicked".into())),
-                    scene::SceneCues::default(),
-                    None,
-                )
-            });
-            (outputs, beside)
-        });
-        let (outputs, faces) = (outputs?, faces?);
-        let (logits, maps) = match outputs.as_slice() {
-            [logits, maps]
-                if logits.data.len() == VIEWS * 1000
-                    && maps.shape.len() == 4
-                    && maps.shape[..2] == [VIEWS, 1000] =>
-            {
-                (logits, maps)
+        let threshold = self.face_threshold;
+        let face_views = faces::views(image);
+        // Longest first, so that the short jobs fill the gaps at the end.
+        let mut jobs: Vec<Job<'_>> = Vec::new();
+        for input in &prepared.classifier_input {
+            jobs.push(Box::new(move || {
+                Output::View(self.classifier.run(input.clone()))
+            }));
+        }
+        if options.wants_image_properties() {
+            jobs.push(Box::new(|| {
+                Output::Properties(image_properties(image, usize::MAX))
+            }));
+        }
+        for view in &face_views {
+            jobs.push(Box::new(move || {
+                Output::Faces(faces::detect_in(
+                    self.face_detector.as_ref(),
+                    image,
+                    view,
+                    threshold,
+                ))
+            }));
+        }
+        jobs.push(Box::new(|| Output::Scene(scene::cues(image))));
+
+        let (mut logits, mut maps) = (Vec::new(), Vec::new());
+        let (mut candidates, mut scene, mut properties) = (Vec::new(), None, None);
+        for output in run_jobs(self.lanes, jobs) {
+            match output {
+                None => return Err(VisionError::Inference("an inference job panicked".into())),
+                Some(Output::View(outputs)) => match outputs?.as_slice() {
+                    [l, m]
+                        if l.data.len() == 1000
+                            && m.shape.len() == 4
+                            && m.shape[..2] == [1, 1000] =>
+                    {
+                        logits.push(l.data.clone());
+                        maps.push(m.clone());
+                    }
+                    _ => {
+                        return Err(VisionError::Inference(
+                            "the classifier's outputs are not [1,1000] logits and [1,1000,n,n] maps"
+                                .into(),
+                        ));
+                    }
+                },
+                Some(Output::Faces(found)) => candidates.extend(found?),
+                Some(Output::Scene(cues)) => scene = Some(cues),
+                Some(Output::Properties(p)) => properties = Some(p),
             }
-            _ => {
-                return Err(VisionError::Inference(
-                    "the classifier's outputs are not [2,1000] logits and [2,1000,7,7] maps".into(),
-                ));
-            }
-        };
-        let views: Vec<Vec<f32>> = logits.data.chunks_exact(1000).map(softmax).collect();
+        }
+        let faces = faces::merge(candidates);
+        let views: Vec<Vec<f32>> = logits.iter().map(|l| softmax(l)).collect();
         let probabilities = views[0]
             .iter()
             .zip(&views[1])
             .map(|(a, b)| (a + b) / 2.0)
             .collect();
         // Boxes come from the whole-image view, which sees every part of the photo.
-        let per_view = maps.data.len() / VIEWS;
+        let whole = maps.pop().expect("one map per view");
         let maps = ClassMaps {
             classes: 1000,
-            size: maps.shape[2],
-            data: maps.data[per_view..].to_vec(),
+            size: whole.shape[2],
+            data: whole.data,
         };
         prepared.timings.inference = ms(started);
         Ok(Inferred {
@@ -267,7 +300,7 @@ impl LocalLabeler {
             views,
             maps,
             faces,
-            scene,
+            scene: scene.unwrap_or_default(),
             properties,
         })
     }
@@ -481,9 +514,9 @@ fn softmax(logits: &[f32]) -> Vec<f32> {
     exps.into_iter().map(|e| e / sum).collect()
 }
 
-/// Both views at 224×224 as `(x - 127) / 128`, NCHW, in one batch: the centre square (short side
-/// 256 → 224) and the whole image; and the frame the box maps refer to (the whole image).
-fn classifier_input(image: &RgbImage) -> (Tensor, Frame) {
+/// Both views at 224×224 as `(x - 127) / 128`, NCHW, one tensor each: the centre square (short
+/// side 256 → 224) and the whole image; and the frame the box maps refer to (the whole image).
+fn classifier_input(image: &RgbImage) -> (Vec<Tensor>, Frame) {
     let (w, h) = image.dimensions();
     let side = w.min(h) as f64 * CLASSIFIER_INPUT as f64 / CLASSIFIER_RESIZE as f64;
     let centre = Region {
@@ -494,23 +527,60 @@ fn classifier_input(image: &RgbImage) -> (Tensor, Frame) {
     };
     let size = CLASSIFIER_INPUT as usize;
     let plane = size * size;
-    let mut data = vec![0.0f32; VIEWS * 3 * plane];
-    for (view, region) in [centre, Region::whole(image)].into_iter().enumerate() {
+    let views = [centre, Region::whole(image)].map(|region| {
         let rgb = resize_region(image, region, CLASSIFIER_INPUT, CLASSIFIER_INPUT);
-        let base = view * 3 * plane;
+        let mut data = vec![0.0f32; 3 * plane];
         for (i, px) in rgb.chunks_exact(3).enumerate() {
             for c in 0..3 {
-                data[base + c * plane + i] = (px[c] as f32 - 127.0) / 128.0;
+                data[c * plane + i] = (px[c] as f32 - 127.0) / 128.0;
             }
         }
-    }
+        Tensor::new(vec![1, 3, size, size], data)
+    });
     let whole = Frame {
         left: 0.0,
         top: 0.0,
         width: 1.0,
         height: 1.0,
     };
-    (Tensor::new(vec![VIEWS, 3, size, size], data), whole)
+    (views.into(), whole)
+}
+
+/// One inference job of one image, and what it produced.
+type Job<'a> = Box<dyn FnOnce() -> Output + Send + 'a>;
+
+enum Output {
+    View(Result<Vec<Tensor>, VisionError>),
+    Faces(Result<Vec<Face>, VisionError>),
+    Scene(scene::SceneCues),
+    Properties(ImageProperties),
+}
+
+/// Runs `jobs` on `lanes` threads (this one among them), each lane taking the next job in order
+/// when it is free; returns the outputs in job order. A job that panics yields `None` instead of
+/// taking the process down.
+fn run_jobs<T: Send>(
+    lanes: usize,
+    jobs: Vec<Box<dyn FnOnce() -> T + Send + '_>>,
+) -> Vec<Option<T>> {
+    let count = jobs.len();
+    let queue = Mutex::new(jobs.into_iter().enumerate());
+    let results: Mutex<Vec<Option<T>>> = Mutex::new((0..count).map(|_| None).collect());
+    let lane = || {
+        loop {
+            let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
+            let Some((index, job)) = next else { break };
+            let output = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).ok();
+            results.lock().unwrap_or_else(|e| e.into_inner())[index] = output;
+        }
+    };
+    std::thread::scope(|threads| {
+        for _ in 1..lanes.min(count) {
+            threads.spawn(lane);
+        }
+        lane();
+    });
+    results.into_inner().unwrap_or_else(|e| e.into_inner())
 }
 
 fn face_box(f: &Face) -> BoundingBox {

@@ -76,17 +76,26 @@ pub fn dominant_colors(image: &RgbImage, max_colors: usize) -> Vec<DominantColor
     if pixels.is_empty() || max_colors == 0 {
         return Vec::new();
     }
+    // Farthest-point seeding; each pixel's distance to its nearest centre so far is kept, so a
+    // new centre costs one pass over the pixels.
     let mut centers = vec![mean_color(&pixels)];
+    let mut to_nearest: Vec<f32> = pixels.iter().map(|p| nearest(p, &centers).1).collect();
     while centers.len() < CLUSTERS.min(pixels.len()) {
-        let farthest = pixels
+        let Some((index, &distance)) = to_nearest
             .iter()
-            .max_by(|a, b| nearest(a, &centers).1.total_cmp(&nearest(b, &centers).1))
-            .copied()
-            .unwrap_or([0.0; 3]);
-        if nearest(&farthest, &centers).1 < 1.0 {
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+        else {
+            break;
+        };
+        if distance < 1.0 {
             break;
         }
-        centers.push(farthest);
+        let center = pixels[index];
+        centers.push(center);
+        for (d, p) in to_nearest.iter_mut().zip(&pixels) {
+            *d = d.min(nearest(p, &[center]).1);
+        }
     }
     let mut assignment = vec![0usize; pixels.len()];
     for _ in 0..ITERATIONS {

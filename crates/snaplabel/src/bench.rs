@@ -19,6 +19,10 @@ pub struct BenchArgs {
     /// How many 12 MP photos to generate when no folder is given.
     #[arg(long, default_value_t = 16)]
     pub count: usize,
+    /// Chroma subsampling of the generated photos: 420 (what phone cameras write) or 444 (full
+    /// colour resolution: twice the blocks to decode, a harder case).
+    #[arg(long, default_value = "420", value_parser = parse_chroma)]
+    pub chroma: Chroma,
     /// Sequential passes over the folder for the per-stage figures.
     #[arg(long, default_value_t = 2)]
     pub rounds: usize,
@@ -36,13 +40,36 @@ fn parse_engine(s: &str) -> Result<EngineKind, String> {
     s.parse()
 }
 
+/// Chroma subsampling of generated benchmark photos.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chroma {
+    /// Colour at half the resolution both ways, as phone cameras write it.
+    Half,
+    /// Colour at full resolution.
+    Full,
+}
+
+fn parse_chroma(s: &str) -> Result<Chroma, String> {
+    match s {
+        "420" | "4:2:0" => Ok(Chroma::Half),
+        "444" | "4:4:4" => Ok(Chroma::Full),
+        other => Err(format!(
+            "unknown chroma subsampling {other:?} (expected 420 or 444)"
+        )),
+    }
+}
+
 /// Phone photos are 12 MP (4032×3024) JPEGs at high quality with sensor noise; made here from the
-/// fixture photos, upscaled, with deterministic noise so they compress like real ones (3–4 MB).
-pub fn phone_photos(count: usize) -> anyhow::Result<PathBuf> {
+/// fixture photos, upscaled, with deterministic noise so they compress like real ones (about
+/// 3 MB each, as phones write them).
+pub fn phone_photos(count: usize, chroma: Chroma) -> anyhow::Result<PathBuf> {
     let home = std::env::var_os("HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|| ".".into());
-    let dir = home.join(format!(".cache/snaplabel/bench-12mp-{count}"));
+    let dir = home.join(match chroma {
+        Chroma::Half => format!(".cache/snaplabel/bench-12mp-420-{count}"),
+        Chroma::Full => format!(".cache/snaplabel/bench-12mp-{count}"),
+    });
     if dir.join(".complete").exists() {
         return Ok(dir);
     }
@@ -69,20 +96,33 @@ pub fn phone_photos(count: usize) -> anyhow::Result<PathBuf> {
                 *c = (*c as i32 + noise).clamp(0, 255) as u8;
             }
         }
-        save_jpeg(&big, &dir.join(format!("phone-{i:02}.jpg")))?;
+        save_jpeg(&big, chroma, &dir.join(format!("phone-{i:02}.jpg")))?;
     }
     std::fs::write(dir.join(".complete"), b"")?;
     Ok(dir)
 }
 
-fn save_jpeg(img: &RgbImage, path: &Path) -> anyhow::Result<()> {
+fn save_jpeg(img: &RgbImage, chroma: Chroma, path: &Path) -> anyhow::Result<()> {
     let mut out = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 92).write_image(
-        img.as_raw(),
-        img.width(),
-        img.height(),
-        image::ExtendedColorType::Rgb8,
-    )?;
+    match chroma {
+        Chroma::Full => image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 92)
+            .write_image(
+                img.as_raw(),
+                img.width(),
+                img.height(),
+                image::ExtendedColorType::Rgb8,
+            )?,
+        Chroma::Half => {
+            let mut encoder = jpeg_encoder::Encoder::new(&mut out, 92);
+            encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::F_2_2);
+            encoder.encode(
+                img.as_raw(),
+                u16::try_from(img.width())?,
+                u16::try_from(img.height())?,
+                jpeg_encoder::ColorType::Rgb,
+            )?;
+        }
+    }
     std::fs::write(path, out)?;
     Ok(())
 }
@@ -99,7 +139,7 @@ fn percentile(values: &mut [f64], p: f64) -> f64 {
 pub fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
     let folder = match &args.folder {
         Some(f) => f.clone(),
-        None => phone_photos(args.count)?,
+        None => phone_photos(args.count, args.chroma)?,
     };
     let files = collect(std::slice::from_ref(&folder));
     if files.is_empty() {

@@ -31,7 +31,9 @@ fn percentile(v: &mut [f64], p: f64) -> f64 {
 pub fn run(args: DevBenchArgs) -> anyhow::Result<ExitCode> {
     let photo = match &args.photo {
         Some(p) => std::fs::read(p)?,
-        None => std::fs::read(crate::bench::phone_photos(1)?.join("phone-00.jpg"))?,
+        None => std::fs::read(
+            crate::bench::phone_photos(1, crate::bench::Chroma::Half)?.join("phone-00.jpg"),
+        )?,
     };
     let photo = bytes::Bytes::from(photo);
     let free_port = snaplabel_localaws::server::free_loopback_port;
