@@ -607,3 +607,44 @@ fn person_box(f: &Face) -> BoundingBox {
         height: bottom - top,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn jobs_run_once_each_and_keep_their_order_whatever_the_lanes() {
+        for lanes in [1, 2, 3, 8] {
+            let runs = AtomicUsize::new(0);
+            let jobs: Vec<Box<dyn FnOnce() -> usize + Send + '_>> = (0..9usize)
+                .map(|i| {
+                    let runs = &runs;
+                    Box::new(move || {
+                        runs.fetch_add(1, Ordering::SeqCst);
+                        // Uneven lengths, so lanes finish out of order.
+                        std::thread::sleep(std::time::Duration::from_millis((9 - i) as u64));
+                        i * 10
+                    }) as Box<dyn FnOnce() -> usize + Send>
+                })
+                .collect();
+            let outputs = run_jobs(lanes, jobs);
+            assert_eq!(runs.load(Ordering::SeqCst), 9, "{lanes} lanes");
+            assert_eq!(
+                outputs,
+                (0..9usize).map(|i| Some(i * 10)).collect::<Vec<_>>(),
+                "{lanes} lanes"
+            );
+        }
+    }
+
+    #[test]
+    fn a_panicking_job_yields_none_and_the_others_still_run() {
+        let jobs: Vec<Box<dyn FnOnce() -> u8 + Send>> = vec![
+            Box::new(|| 1),
+            Box::new(|| panic!("a broken job")),
+            Box::new(|| 3),
+        ];
+        assert_eq!(run_jobs(2, jobs), vec![Some(1), None, Some(3)]);
+    }
+}
