@@ -159,8 +159,8 @@ impl OrtNetwork {
             .map_err(|e| fail(&e))?
             .with_intra_threads(threads.max(1))
             .map_err(|e| fail(&e))?
-            // Idle workers sleep instead of spinning: decoding the next image and the face
-            // detector run beside the classifier and need those cores.
+            // Idle workers (when a lane has more than one thread) sleep instead of spinning:
+            // the other lanes' jobs and decoding the next image need those cores.
             .with_intra_op_spinning(false)
             .map_err(|e| fail(&e))?
             .commit_from_file(model)

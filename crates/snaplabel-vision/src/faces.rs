@@ -132,19 +132,6 @@ pub fn views(image: &RgbImage) -> Vec<View> {
     views
 }
 
-/// Faces in every view, merged.
-pub fn detect(
-    network: &dyn Network,
-    image: &RgbImage,
-    threshold: f32,
-) -> Result<Vec<Face>, VisionError> {
-    let mut candidates = Vec::new();
-    for view in views(image) {
-        candidates.extend(detect_in(network, image, &view, threshold)?);
-    }
-    Ok(merge(candidates))
-}
-
 /// Raw detections in one view, as fractions of the whole image, before merging.
 pub fn detect_in(
     network: &dyn Network,

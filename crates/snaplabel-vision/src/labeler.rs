@@ -22,8 +22,8 @@ use std::time::Instant;
 /// EfficientNet-Lite0's input, and the short side it is centre-cropped from (the usual 0.875).
 pub const CLASSIFIER_INPUT: u32 = 224;
 pub const CLASSIFIER_RESIZE: u32 = 256;
-/// The classifier sees two views of each photo in one batch: the centre crop (sharp, the usual
-/// evaluation view) and the whole frame squeezed to a square (context: sky, shore, street).
+/// The classifier sees two views of each photo, one inference each: the centre crop (sharp, the
+/// usual evaluation view) and the whole frame squeezed to a square (context: sky, shore, street).
 pub const VIEWS: usize = 2;
 pub const MODEL_VERSION: &str =
     "snaplabel-local-1 (efficientnet-lite0 imagenet-1k, blazeface-front-128, wordnet taxonomy v1)";
@@ -259,14 +259,14 @@ impl LocalLabeler {
         for output in run_jobs(self.lanes, jobs) {
             match output {
                 None => return Err(VisionError::Inference("an inference job panicked".into())),
-                Some(Output::View(outputs)) => match outputs?.as_slice() {
-                    [l, m]
+                Some(Output::View(outputs)) => match <[Tensor; 2]>::try_from(outputs?) {
+                    Ok([l, m])
                         if l.data.len() == 1000
                             && m.shape.len() == 4
                             && m.shape[..2] == [1, 1000] =>
                     {
-                        logits.push(l.data.clone());
-                        maps.push(m.clone());
+                        logits.push(l.data);
+                        maps.push(m);
                     }
                     _ => {
                         return Err(VisionError::Inference(
