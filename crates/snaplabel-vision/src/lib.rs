@@ -7,17 +7,20 @@
 //!   Scene classes (alp, seashore, lakeside…) add curated words (Mountain, Beach, Landscape,
 //!   Outdoors, Nature, Water).
 //! - **Boxes for objects**: class activation maps ([`cam`]) of the label's classes.
-//! - **People**: BlazeFace ([`faces`]) finds faces: `Face` with one box each, `Person`/`Human`
-//!   with a box grown from the face to the upper body.
+//! - **People**: BlazeFace ([`faces`]) finds faces (`Face`, one box each) and MediaPipe's
+//!   BlazePose detector ([`people`]) finds people, also those whose face is turned away
+//!   (`Person`/`Human`, one box per body; a face without a body gets a box grown from the face).
 //! - **Sky, Night, Plant, Vegetation**: colour regions ([`scene`]), words ImageNet lacks.
 //! - **ImageProperties**: [`properties`] (quality figures, dominant colours).
 //!
 //! Two engines run the same ONNX files ([`engine`]): ONNX Runtime (default) and tract.
 
 pub mod cam;
+pub mod detector;
 pub mod engine;
 pub mod faces;
 pub mod labeler;
+pub mod people;
 pub mod properties;
 pub mod resize;
 pub mod scene;
@@ -31,6 +34,7 @@ use std::path::{Path, PathBuf};
 /// File names inside the model folder.
 pub const CLASSIFIER_FILE: &str = "efficientnet-lite0.onnx";
 pub const FACE_DETECTOR_FILE: &str = "blazeface-front-128.onnx";
+pub const PERSON_DETECTOR_FILE: &str = "blazepose-detector-224.onnx";
 pub const ORT_LIBRARY_FILE: &str = "libonnxruntime.so";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

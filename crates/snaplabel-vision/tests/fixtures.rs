@@ -103,6 +103,40 @@ fn portraits_get_person_and_face_with_boxes() {
 }
 
 #[test]
+fn people_without_a_frontal_face_are_still_people() {
+    let labels = labels(EngineKind::Ort, "basketball.png");
+    let person = find(&labels, "Person").unwrap_or_else(|| panic!("{:?}", names(&labels)));
+    assert!(find(&labels, "Human").is_some(), "{:?}", names(&labels));
+    // The man on the left, facing the camera's side, is found as a whole body.
+    let left = person
+        .instances
+        .iter()
+        .map(|i| i.bounding_box)
+        .find(|b| b.left + b.width / 2.0 < 0.35)
+        .unwrap_or_else(|| panic!("{:?}", person.instances));
+    assert!(left.height > 0.5 && left.width < 0.6, "{left:?}");
+}
+
+#[test]
+fn things_without_people_get_no_person() {
+    for photo in [
+        "chelsea.png",
+        "coffee.png",
+        "rocket.jpg",
+        "motorcycle_left.png",
+    ] {
+        let labels = labels(EngineKind::Ort, photo);
+        for word in ["Person", "Human", "Face"] {
+            assert!(
+                find(&labels, word).is_none(),
+                "{photo}: {:?}",
+                names(&labels)
+            );
+        }
+    }
+}
+
+#[test]
 fn a_motorcycle_is_a_motorcycle_with_a_box() {
     let labels = labels(EngineKind::Ort, "motorcycle_left.png");
     let m = find(&labels, "Motorcycle").unwrap_or_else(|| panic!("{:?}", names(&labels)));
@@ -118,6 +152,7 @@ fn both_engines_agree_on_the_top_five() {
         "rocket.jpg",
         "motorcycle_left.png",
         "grace_hopper.jpg",
+        "basketball.png",
     ] {
         let bytes = fixture(photo);
         let top5 = |engine| {
@@ -128,10 +163,10 @@ fn both_engines_agree_on_the_top_five() {
                 inferred.probabilities.iter().copied().enumerate().collect();
             ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
             ranked.truncate(5);
-            (ranked, inferred.faces.len())
+            (ranked, inferred.faces.len(), inferred.people.len())
         };
-        let (ort, ort_faces) = top5(EngineKind::Ort);
-        let (tract, tract_faces) = top5(EngineKind::Tract);
+        let (ort, ort_faces, ort_people) = top5(EngineKind::Ort);
+        let (tract, tract_faces, tract_people) = top5(EngineKind::Tract);
         assert_eq!(
             ort.iter().map(|c| c.0).collect::<Vec<_>>(),
             tract.iter().map(|c| c.0).collect::<Vec<_>>(),
@@ -141,6 +176,7 @@ fn both_engines_agree_on_the_top_five() {
             assert!((a.1 - b.1).abs() < 1e-3, "{photo}: {a:?} vs {b:?}");
         }
         assert_eq!(ort_faces, tract_faces, "{photo}");
+        assert_eq!(ort_people, tract_people, "{photo}");
     }
 }
 

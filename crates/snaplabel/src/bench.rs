@@ -59,6 +59,17 @@ fn parse_chroma(s: &str) -> Result<Chroma, String> {
     }
 }
 
+/// The colour photos the benchmark set is made from, named so that a new fixture does not
+/// change the set (and so the figures) on a fresh machine.
+const BENCH_SOURCES: [&str; 6] = [
+    "astronaut.png",
+    "chelsea.png",
+    "coffee.png",
+    "grace_hopper.jpg",
+    "motorcycle_left.png",
+    "rocket.jpg",
+];
+
 /// Phone photos are 12 MP (4032×3024) JPEGs at high quality with sensor noise; made here from the
 /// fixture photos, upscaled, with deterministic noise so they compress like real ones (about
 /// 3 MB each, as phones write them).
@@ -74,9 +85,12 @@ pub fn phone_photos(count: usize, chroma: Chroma) -> anyhow::Result<PathBuf> {
         return Ok(dir);
     }
     std::fs::create_dir_all(&dir)?;
-    let sources = collect(&[snaplabel_fixtures::photos()]);
-    if sources.is_empty() {
-        bail!("no fixture photos found to build the benchmark set from");
+    let sources: Vec<PathBuf> = BENCH_SOURCES
+        .iter()
+        .map(|name| snaplabel_fixtures::photos().join(name))
+        .collect();
+    if let Some(missing) = sources.iter().find(|s| !s.exists()) {
+        bail!("fixture photo {} is missing", missing.display());
     }
     eprintln!("generating {count} 12 MP JPEGs in {} (once)", dir.display());
     let mut seed = 0x9E37_79B9_7F4A_7C15u64;

@@ -41,6 +41,7 @@ fn json_output_is_one_line_per_image_in_order() {
         files,
         [
             "astronaut.png",
+            "basketball.png",
             "chelsea.png",
             "coffee.png",
             "grace_hopper.jpg",
@@ -57,7 +58,7 @@ fn json_output_is_one_line_per_image_in_order() {
         assert!(line["ImageProperties"]["Quality"]["Brightness"].is_number());
         assert!(line["timings_ms"]["inference"].as_f64().unwrap() > 0.0);
     }
-    let chelsea = &lines[1];
+    let chelsea = &lines[2];
     assert!(
         chelsea["Labels"]
             .as_array()
@@ -66,7 +67,7 @@ fn json_output_is_one_line_per_image_in_order() {
             .any(|l| l["Name"] == "Cat"),
         "{chelsea}"
     );
-    assert!(stderr.contains("6 images"), "{stderr}");
+    assert!(stderr.contains("7 images"), "{stderr}");
 }
 
 #[test]
