@@ -58,7 +58,7 @@ const MEDIAPIPE_WHEEL: Download = Download {
     sha256: "2c31ea1160c118daa50f7d43f0027d2480664568df53b7d7a7835b6e966f2cc2",
 };
 const PERSON_DETECTOR_ONNX_SHA256: &str =
-    "5b1a3ec63bae97fc124cf484f1e0b9b430e0aad6a86e86b93d877521478f3350";
+    "723b417579c831162762be33de2d8839efab0c227baeb387672f29a078ba004e";
 
 const ORT_VERSION: &str = "1.32.0";
 const ORT_WHEEL_X86_64: Download = Download {
