@@ -12,9 +12,18 @@ use snaplabel_core::api::BrowserConfig;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// `infra/template.yaml`.
+/// `infra/template.yaml` of the checkout being built or tested: Cargo sets `CARGO_MANIFEST_DIR`
+/// when it runs a test or binary, and that beats the path compiled in, which belongs to whichever
+/// checkout compiled this crate first when several share one build directory.
 pub fn template_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("template.yaml")
+    let compiled = Path::new(env!("CARGO_MANIFEST_DIR")).join("template.yaml");
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .iter()
+        .flat_map(|dir| dir.ancestors())
+        .map(|dir| dir.join("infra/template.yaml"))
+        .find(|path| path.is_file())
+        .unwrap_or(compiled)
 }
 
 /// A CloudFormation template in long form.

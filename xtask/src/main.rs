@@ -134,8 +134,13 @@ fn say(message: &str) {
     eprintln!("\x1b[1m==>\x1b[0m {message}");
 }
 
+/// The checkout `cargo xtask` was run in. Cargo sets `CARGO_MANIFEST_DIR` for `cargo run`; the
+/// path compiled in belongs to whichever checkout built xtask first when several share one build
+/// directory.
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
         .parent()
         .expect("xtask lives in the workspace")
         .to_path_buf()

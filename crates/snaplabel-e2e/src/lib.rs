@@ -16,8 +16,13 @@ use tokio::sync::{Mutex, MutexGuard};
 
 pub use fantoccini;
 
+/// The checkout under test: Cargo sets `CARGO_MANIFEST_DIR` when it runs the tests, which beats
+/// the path compiled in when several checkouts share one build directory.
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+        .join("../..")
 }
 
 /// The built browser app.

@@ -10,7 +10,7 @@
 //! - **People**: BlazeFace ([`faces`]) finds faces (`Face`, one box each) and MediaPipe's
 //!   BlazePose detector ([`people`]) finds people, also those whose face is turned away
 //!   (`Person`/`Human`, one box per body; a face without a body gets a box grown from the face).
-//! - **Sky, Night, Plant, Vegetation**: colour regions ([`scene`]), words ImageNet lacks.
+//! - **Sky, Outdoors, Plant, Vegetation, Nature**: colour regions ([`scene`]), words ImageNet lacks.
 //! - **ImageProperties**: [`properties`] (quality figures, dominant colours).
 //!
 //! Two engines run the same ONNX files ([`engine`]): ONNX Runtime (default) and tract.
