@@ -11,12 +11,15 @@ TFLite is NHWC; ONNX convolutions are NCHW. The input keeps the TFLite layout an
 once; activations stay NCHW, and go back to NHWC only before the reshapes of the output heads
 (whose element order is NHWC's).
 
-Input  `input`   [1, 224, 224, 3] NHWC RGB in [-1, 1], the image letterboxed onto a square.
-Outputs `boxes`  [1, 2254, 12] per anchor: box centre x/y, width, height (input pixels, relative to
+Input  `input`   [1, H, W, 3] NHWC RGB in [-1, 1]. The model was trained on 224×224 letterboxed
+                 squares; H and W may be any multiples of 32 (224×160 for a landscape photo wastes
+                 no work on padding), the pixel scale staying that of the 224 square.
+Outputs `boxes`  [1, anchors, 12] per anchor: box centre x/y, width, height (input pixels, relative to
                  the anchor), then 4 keypoints x/y: hip centre, a point on the circle around the
                  whole body, shoulder centre, a point on the circle around the upper body;
-        `scores` [1, 2254, 1] logits (sigmoid → probability that a person is there).
-Anchors: 28×28×2, 14×14×2, 7×7×6 cells (strides 8, 16, 32), centred in their cells.
+        `scores` [1, anchors, 1] logits (sigmoid → probability that a person is there).
+Anchors: (H/8 × W/8) × 2, (H/16 × W/16) × 2, (H/32 × W/32) × 6 cells, centred in their cells
+(2254 at 224×224).
 
 usage: convert_blazepose_detector.py pose_detection.tflite OUT.onnx
 """
@@ -217,17 +220,20 @@ class Converter:
         elif name == "RESIZE_BILINEAR":
             o = options(tflite.ResizeBilinearOptions)
             size = self.const(ins[1]).astype(np.int64)
-            n, h, w, c = self.shape(ins[0])
-            sizes = np.array([n, c, size[0], size[1]], np.int64)
+            _, h, w, _ = self.shape(ins[0])
+            # Scales, not sizes: the graph runs at any input size that is a multiple of 32.
+            scales = np.array([1, 1, size[0] / h, size[1] / w], np.float32)
             mode = "align_corners" if o.AlignCorners() else "half_pixel" if o.HalfPixelCenters() else "asymmetric"
             self.names[outs[0]] = self.node(
-                "Resize", [self.names[ins[0]], "", "", self.init("sizes", sizes)], "resize", mode="linear", coordinate_transformation_mode=mode
+                "Resize", [self.names[ins[0]], "", self.init("scales", scales)], "resize", mode="linear", coordinate_transformation_mode=mode
             )
         elif name == "RESHAPE":
             x = self.names[ins[0]]
             if len(self.shape(ins[0])) == 4:
                 x = self.node("Transpose", [x], "nhwc", perm=NHWC_FROM_NCHW)
+            # [1, anchors, values]: the anchor count follows the input size.
             target = np.array(self.shape(outs[0]), np.int64)
+            target[1] = -1
             self.names[outs[0]] = self.node("Reshape", [x, self.init("shape", target)], "reshape")
         elif name == "CONCATENATION":
             o = options(tflite.ConcatenationOptions)
@@ -242,7 +248,7 @@ class Converter:
     def convert(self):
         g = self.graph
         [inp] = list(g.InputsAsNumpy())
-        shape = self.shape(inp)
+        shape = [1, "height", "width", 3]
         self.names[inp] = self.node("Transpose", ["input"], "nchw", perm=NCHW_FROM_NHWC)
         for i in range(g.OperatorsLength()):
             self.convert_op(g.Operators(i))
@@ -250,6 +256,7 @@ class Converter:
         for out in g.OutputsAsNumpy():
             out_shape = self.shape(out)
             name = OUTPUT_NAMES[int(np.prod(out_shape))]
+            out_shape[1] = "anchors"
             self.nodes.append(helper.make_node("Identity", [self.names[out]], [name]))
             outputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, out_shape))
         graph = helper.make_graph(

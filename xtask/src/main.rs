@@ -58,7 +58,7 @@ const MEDIAPIPE_WHEEL: Download = Download {
     sha256: "2c31ea1160c118daa50f7d43f0027d2480664568df53b7d7a7835b6e966f2cc2",
 };
 const PERSON_DETECTOR_ONNX_SHA256: &str =
-    "723b417579c831162762be33de2d8839efab0c227baeb387672f29a078ba004e";
+    "4cfd723c48c1a2de999a5e99a11ec086d21e2c28ea9a6f30acac35734617ca8e";
 
 const ORT_VERSION: &str = "1.32.0";
 const ORT_WHEEL_X86_64: Download = Download {

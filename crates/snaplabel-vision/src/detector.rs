@@ -85,17 +85,35 @@ pub struct Detection {
     pub score: f32,
 }
 
-/// Anchor centres, in input fractions, in the models' output order: for each grid
-/// `(cells per side, anchors per cell)`, row by row.
-pub fn anchors(grids: &[(usize, usize)]) -> Vec<(f32, f32)> {
+/// One anchor grid of a detector: its cells and how many anchors each cell has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grid {
+    pub rows: usize,
+    pub columns: usize,
+    pub per_cell: usize,
+}
+
+impl Grid {
+    /// The grid of an input `height × width` at `stride` pixels per cell.
+    pub fn of(height: usize, width: usize, stride: usize, per_cell: usize) -> Grid {
+        Grid {
+            rows: height / stride,
+            columns: width / stride,
+            per_cell,
+        }
+    }
+}
+
+/// Anchor centres, in input fractions, in the models' output order: grid by grid, row by row.
+pub fn anchors(grids: &[Grid]) -> Vec<(f32, f32)> {
     let mut out = Vec::new();
-    for &(cells, per_cell) in grids {
-        for y in 0..cells {
-            for x in 0..cells {
-                for _ in 0..per_cell {
+    for grid in grids {
+        for y in 0..grid.rows {
+            for x in 0..grid.columns {
+                for _ in 0..grid.per_cell {
                     out.push((
-                        (x as f32 + 0.5) / cells as f32,
-                        (y as f32 + 0.5) / cells as f32,
+                        (x as f32 + 0.5) / grid.columns as f32,
+                        (y as f32 + 0.5) / grid.rows as f32,
                     ));
                 }
             }
@@ -104,9 +122,10 @@ pub fn anchors(grids: &[(usize, usize)]) -> Vec<(f32, f32)> {
     out
 }
 
-/// Where the view sits in the square input, and so how input fractions map back to the image.
+/// Where the view sits in the input, and so how input fractions map back to the image.
 pub struct Placement {
-    side: f32,
+    input_width: f32,
+    input_height: f32,
     offset_x: f32,
     offset_y: f32,
     width: f32,
@@ -120,8 +139,8 @@ impl Placement {
     /// The rectangle `[x0, x1] × [y0, y1]` in input fractions, as image fractions, clipped to the
     /// view; `None` when nothing of it is inside.
     pub fn to_image(&self, x0: f32, y0: f32, x1: f32, y1: f32) -> Option<Rect> {
-        let to_x = |v: f32| ((v * self.side - self.offset_x) / self.width).clamp(0.0, 1.0);
-        let to_y = |v: f32| ((v * self.side - self.offset_y) / self.height).clamp(0.0, 1.0);
+        let to_x = |v: f32| ((v * self.input_width - self.offset_x) / self.width).clamp(0.0, 1.0);
+        let to_y = |v: f32| ((v * self.input_height - self.offset_y) / self.height).clamp(0.0, 1.0);
         let (left, right, top, bottom) = (to_x(x0), to_x(x1), to_y(y0), to_y(y1));
         if right - left <= 0.0 || bottom - top <= 0.0 {
             return None;
@@ -136,16 +155,21 @@ impl Placement {
     }
 }
 
-/// The NHWC `[1, size, size, 3]` input in [-1, 1]: `view` scaled to fit, centred, on black (so
-/// shapes keep their proportions).
-pub fn letterboxed_input(image: &RgbImage, view: &View, size: u32) -> (Tensor, Placement) {
+/// The NHWC `[1, height, width, 3]` input in [-1, 1]: `view` scaled to fit, centred, on black
+/// (so shapes keep their proportions).
+pub fn letterboxed_input(
+    image: &RgbImage,
+    view: &View,
+    height: u32,
+    width: u32,
+) -> (Tensor, Placement) {
     let (w, h) = (view.width, view.height);
-    let scale = size as f32 / w.max(h) as f32;
+    let scale = (width as f32 / w as f32).min(height as f32 / h as f32);
     let (sw, sh) = (
-        ((w as f32 * scale).round() as u32).clamp(1, size),
-        ((h as f32 * scale).round() as u32).clamp(1, size),
+        ((w as f32 * scale).round() as u32).clamp(1, width),
+        ((h as f32 * scale).round() as u32).clamp(1, height),
     );
-    let (ox, oy) = ((size - sw) / 2, (size - sh) / 2);
+    let (ox, oy) = ((width - sw) / 2, (height - sh) / 2);
     let region = Region {
         left: view.left as f64,
         top: view.top as f64,
@@ -153,10 +177,10 @@ pub fn letterboxed_input(image: &RgbImage, view: &View, size: u32) -> (Tensor, P
         height: h as f64,
     };
     let small = resize_region(image, region, sw, sh);
-    let mut data = vec![-1.0f32; (size * size * 3) as usize];
+    let mut data = vec![-1.0f32; (width * height * 3) as usize];
     for y in 0..sh {
         let src = (y * sw * 3) as usize;
-        let dst = (((y + oy) * size + ox) * 3) as usize;
+        let dst = (((y + oy) * width + ox) * 3) as usize;
         for (to, &from) in data[dst..dst + (sw * 3) as usize]
             .iter_mut()
             .zip(&small[src..src + (sw * 3) as usize])
@@ -165,7 +189,8 @@ pub fn letterboxed_input(image: &RgbImage, view: &View, size: u32) -> (Tensor, P
         }
     }
     let placement = Placement {
-        side: size as f32,
+        input_width: width as f32,
+        input_height: height as f32,
         offset_x: ox as f32,
         offset_y: oy as f32,
         width: sw as f32,
@@ -175,7 +200,7 @@ pub fn letterboxed_input(image: &RgbImage, view: &View, size: u32) -> (Tensor, P
         image_height: image.height() as f32,
     };
     (
-        Tensor::new(vec![1, size as usize, size as usize, 3], data),
+        Tensor::new(vec![1, height as usize, width as usize, 3], data),
         placement,
     )
 }
@@ -221,12 +246,16 @@ mod tests {
 
     #[test]
     fn anchors_follow_the_grids_in_order() {
-        let a = anchors(&[(16, 2), (8, 6)]);
+        let a = anchors(&[Grid::of(128, 128, 8, 2), Grid::of(128, 128, 16, 6)]);
         assert_eq!(a.len(), 896);
         assert_eq!(a[0], (1.0 / 32.0, 1.0 / 32.0));
         assert_eq!(a[1], a[0]);
         assert_eq!(a[512], (1.0 / 16.0, 1.0 / 16.0));
-        assert_eq!(anchors(&[(28, 2), (14, 2), (7, 6)]).len(), 2254);
+        // A wide input: more columns than rows, the next row after all columns.
+        let wide = anchors(&[Grid::of(64, 128, 32, 1)]);
+        assert_eq!(wide.len(), 8);
+        assert_eq!(wide[0], (1.0 / 8.0, 0.25));
+        assert_eq!(wide[4], (1.0 / 8.0, 0.75));
     }
 
     fn detection(left: f32, score: f32) -> Detection {
@@ -268,7 +297,7 @@ mod tests {
     fn placement_maps_letterboxed_input_back_to_the_image() {
         // A 200×100 image sits in the middle half of the square input.
         let image = RgbImage::new(200, 100);
-        let (tensor, placement) = letterboxed_input(&image, &View::whole(&image), 64);
+        let (tensor, placement) = letterboxed_input(&image, &View::whole(&image), 64, 64);
         assert_eq!(tensor.shape, vec![1, 64, 64, 3]);
         let r = placement.to_image(0.0, 0.25, 0.5, 0.75).unwrap();
         assert!((r.left - 0.0).abs() < 1e-6 && (r.width - 0.5).abs() < 1e-6);
@@ -277,6 +306,12 @@ mod tests {
         assert_eq!(placement.to_image(0.0, 0.0, 1.0, 0.2), None);
         // The padding is black.
         assert_eq!(tensor.data[0], -1.0);
+        // In a wide input of the image's proportions there is no padding at all.
+        let (tensor, placement) = letterboxed_input(&image, &View::whole(&image), 32, 64);
+        assert_eq!(tensor.shape, vec![1, 32, 64, 3]);
+        let r = placement.to_image(0.25, 0.0, 0.5, 1.0).unwrap();
+        assert!((r.left - 0.25).abs() < 1e-6 && (r.width - 0.25).abs() < 1e-6);
+        assert!((r.height - 1.0).abs() < 1e-6);
     }
 
     #[test]

@@ -70,19 +70,19 @@ pub struct Concurrency {
     pub threads: usize,
 }
 
-/// Loads `model` for `engine`. `input_shape` fixes the input (tract optimises for it; ort keeps
-/// the model's own, possibly dynamic, shape).
+/// Loads `model` for `engine`, to be run with inputs of the given shapes (tract optimises one plan
+/// for each; ort runs the model's own, possibly dynamic, shape).
 pub fn load(
     engine: EngineKind,
     model: &Path,
-    input_shape: &[usize],
+    input_shapes: &[&[usize]],
     ort_library: &Path,
     concurrency: Concurrency,
 ) -> Result<Box<dyn Network>, VisionError> {
     match engine {
         EngineKind::Ort => Ok(Box::new(OrtNetwork::load(model, ort_library, concurrency)?)),
         // A tract plan is immutable and runs on the calling thread: one serves every lane.
-        EngineKind::Tract => Ok(Box::new(TractNetwork::load(model, input_shape)?)),
+        EngineKind::Tract => Ok(Box::new(TractNetwork::load(model, input_shapes)?)),
     }
 }
 
@@ -203,27 +203,39 @@ impl Network for OrtNetwork {
 use tract_onnx::prelude::*;
 
 struct TractNetwork {
-    plan: std::sync::Arc<TypedSimplePlan>,
+    /// One plan per input shape, each optimised for its shape.
+    plans: Vec<(Vec<usize>, std::sync::Arc<TypedSimplePlan>)>,
 }
 
 impl TractNetwork {
-    fn load(model: &Path, input_shape: &[usize]) -> Result<Self, VisionError> {
-        let plan = tract_onnx::onnx()
-            .model_for_path(model)
-            .and_then(|m| m.with_input_fact(0, f32::fact(input_shape).into()))
-            .and_then(|m| m.into_optimized())
-            .and_then(|m| m.into_runnable())
-            .map_err(|e| model_error(model, format!("{e:#}")))?;
-        Ok(TractNetwork { plan })
+    fn load(model: &Path, input_shapes: &[&[usize]]) -> Result<Self, VisionError> {
+        let onnx = tract_onnx::onnx();
+        let plans = input_shapes
+            .iter()
+            .map(|&shape| {
+                onnx.model_for_path(model)
+                    .and_then(|m| m.with_input_fact(0, f32::fact(shape).into()))
+                    .and_then(|m| m.into_optimized())
+                    .and_then(|m| m.into_runnable())
+                    .map(|plan| (shape.to_vec(), plan))
+                    .map_err(|e| model_error(model, format!("{e:#}")))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(TractNetwork { plans })
     }
 }
 
 impl Network for TractNetwork {
     fn run(&self, input: Tensor) -> Result<Vec<Tensor>, VisionError> {
+        let Some((_, plan)) = self.plans.iter().find(|(shape, _)| *shape == input.shape) else {
+            return Err(VisionError::Inference(format!(
+                "no plan for input shape {:?}",
+                input.shape
+            )));
+        };
         let array = tract_ndarray::ArrayD::from_shape_vec(input.shape, input.data)
             .map_err(|e| VisionError::Inference(e.to_string()))?;
-        let outputs = self
-            .plan
+        let outputs = plan
             .run(tvec!(array.into_tensor().into()))
             .map_err(|e| VisionError::Inference(format!("{e:#}")))?;
         outputs

@@ -5,7 +5,7 @@
 //! overlapping detections are merged by score-weighted averaging (MediaPipe's "weighted NMS").
 
 use crate::VisionError;
-use crate::detector::{self, Detection, View, letterboxed_input, sigmoid};
+use crate::detector::{self, Detection, Grid, View, letterboxed_input, sigmoid};
 use crate::engine::Network;
 use image::RgbImage;
 
@@ -13,8 +13,19 @@ pub const INPUT_SIZE: u32 = 128;
 /// MediaPipe's default for the front model.
 pub const DEFAULT_THRESHOLD: f32 = 0.75;
 const IOU_MERGE: f32 = 0.3;
-/// The model's anchor grids: (cells per side, anchors per cell).
-const GRIDS: [(usize, usize); 2] = [(16, 2), (8, 6)];
+/// The model's anchor grids: strides 8 and 16.
+const GRIDS: [Grid; 2] = [
+    Grid {
+        rows: 16,
+        columns: 16,
+        per_cell: 2,
+    },
+    Grid {
+        rows: 8,
+        columns: 8,
+        per_cell: 6,
+    },
+];
 
 /// A face: its box is both `rect` and `extent`.
 pub type Face = Detection;
@@ -51,7 +62,7 @@ pub fn detect_in(
     view: &View,
     threshold: f32,
 ) -> Result<Vec<Face>, VisionError> {
-    let (tensor, placement) = letterboxed_input(image, view, INPUT_SIZE);
+    let (tensor, placement) = letterboxed_input(image, view, INPUT_SIZE, INPUT_SIZE);
     let outputs = network.run(tensor)?;
     let [scores_16, scores_8, boxes_16, boxes_8] = outputs.as_slice() else {
         return Err(VisionError::Inference(format!(

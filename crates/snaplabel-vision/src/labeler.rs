@@ -166,7 +166,7 @@ impl LocalLabeler {
         let classifier = engine::load(
             options.engine,
             &dir.join(CLASSIFIER_FILE),
-            &[1, 3, size, size],
+            &[&[1, 3, size, size]],
             &library,
             Concurrency {
                 lanes,
@@ -177,16 +177,15 @@ impl LocalLabeler {
         let face_detector = engine::load(
             options.engine,
             &dir.join(FACE_DETECTOR_FILE),
-            &[1, face_side, face_side, 3],
+            &[&[1, face_side, face_side, 3]],
             &library,
             // Too small to gain from more threads per run; the tiles run in parallel instead.
             Concurrency { lanes, threads: 1 },
         )?;
-        let person_side = people::INPUT_SIZE as usize;
         let person_detector = engine::load(
             options.engine,
             &dir.join(PERSON_DETECTOR_FILE),
-            &[1, person_side, person_side, 3],
+            &people::INPUT_SHAPES.each_ref().map(|s| s.as_slice()),
             &library,
             // One run per image, beside the classifier's views on the other lanes.
             Concurrency { lanes, threads: 1 },
