@@ -241,3 +241,35 @@ fn bad_inputs_get_their_codes_not_labels() {
         }
     }
 }
+
+/// Strips, panoramas and the smallest accepted size go through every network (each detector
+/// letterboxes them into its own input shape) on both engines, and the engines agree on them.
+#[test]
+fn odd_shapes_are_labeled_on_both_engines() {
+    let cat = image::load_from_memory(&fixture("chelsea.png"))
+        .unwrap()
+        .into_rgb8();
+    for (w, h) in [(4000, 40), (40, 3000), (32, 32), (33, 700), (300, 301)] {
+        let img = image::imageops::resize(&cat, w, h, image::imageops::FilterType::Triangle);
+        let mut png = Vec::new();
+        img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        let mut outcomes = Vec::new();
+        for engine in [EngineKind::Ort, EngineKind::Tract] {
+            let l = labeler(engine);
+            let mut prepared =
+                LocalLabeler::prepare(&png, &l.limits()).unwrap_or_else(|e| panic!("{w}×{h}: {e}"));
+            let inferred = l
+                .infer(&mut prepared, &DetectOptions::default())
+                .unwrap_or_else(|e| panic!("{w}×{h} on {engine}: {e}"));
+            let top = inferred
+                .probabilities
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map(|(class, _)| class);
+            outcomes.push((top, inferred.faces.len(), inferred.people.len()));
+        }
+        assert_eq!(outcomes[0], outcomes[1], "{w}×{h}: ort vs tract");
+    }
+}
