@@ -37,8 +37,8 @@ const CONSIDER_FLOOR: f32 = 0.5;
 pub struct LoadOptions {
     pub model_dir: PathBuf,
     pub engine: EngineKind,
-    /// Threads one image's inference may use (the classifier's views and the face detector's
-    /// tiles are spread over them).
+    /// Threads one image's inference may use (its jobs — classifier views, person detector, face
+    /// tiles, colour work — are spread over them).
     pub threads: usize,
     pub limits: Limits,
     pub face_threshold: f32,
@@ -157,7 +157,8 @@ impl LocalLabeler {
         }
         let library = ort_library_in(dir);
         // One lane per view on a small machine: the two views run side by side, each on one
-        // thread, and whichever lane finishes first takes the face tiles and the colour work.
+        // thread, and each lane then takes the next job (the person detector, the face tiles,
+        // the colour work) when it is free.
         // Threads that share one inference wait for each other at every layer, and lose most
         // when the faces and colours run beside them; separate lanes never wait.
         let threads = options.threads.max(1);
