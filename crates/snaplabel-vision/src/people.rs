@@ -2,11 +2,12 @@
 //! run on 224×160 for landscape and portrait photos), which finds people whose face BlazeFace
 //! misses: turned away, in profile, small in a full-body shot.
 //!
-//! Each anchor predicts a score, a box around the head, and four keypoints: the hip centre, a
-//! point on the circle around the whole body, the shoulder centre and a point on the circle around
-//! the upper body. The body's extent is the square around the whole-body circle (together with
-//! the head box), clipped to the image. Detections are merged by their head boxes, as MediaPipe
-//! does, so two people side by side stay two.
+//! Each anchor predicts a score, a box (around the face when it shows, else on the upper body),
+//! and four keypoints: the hip centre, a point on the circle around the whole body, the shoulder
+//! centre and a point on the circle around the upper body. The body's extent is the square around
+//! the whole-body circle (together with the box), clipped to the image: generous for someone
+//! standing, since the model says how tall a person is but not how wide. Detections are merged by
+//! their small boxes, as MediaPipe does, so two people side by side stay two.
 
 use crate::VisionError;
 use crate::detector::{self, Detection, Grid, View, letterboxed_input, sigmoid};
@@ -31,7 +32,7 @@ const IOU_MERGE: f32 = 0.3;
 /// Per anchor: box centre x/y, width, height, then 4 keypoints x/y.
 const ROW: usize = 12;
 
-/// A person: `rect` is the anchor box (around the head), `extent` the body.
+/// A person: `rect` is the anchor box (face or upper body), `extent` the body.
 pub type Person = Detection;
 
 /// The input size `(height, width)` for an image: landscape and portrait photos (sides at least
