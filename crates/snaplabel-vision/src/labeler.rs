@@ -29,6 +29,7 @@ pub const CLASSIFIER_RESIZE: u32 = 256;
 /// The classifier sees two views of each photo, one inference each: the centre crop (sharp, the
 /// usual evaluation view) and the whole frame squeezed to a square (context: sky, shore, street).
 pub const VIEWS: usize = 2;
+const VIEW_NAMES: [&str; VIEWS] = ["classifier, centre crop", "classifier, whole frame"];
 pub const MODEL_VERSION: &str = "snaplabel-local-2 (efficientnet-lite0 imagenet-1k, blazeface-front-128, blazepose-detector-224, wordnet taxonomy v1)";
 /// Labels below this confidence are not even considered (before the caller's MinConfidence).
 const CONSIDER_FLOOR: f32 = 0.5;
@@ -99,6 +100,8 @@ pub struct Inferred {
     /// When the request wants them, with every dominant colour (its limit is applied when
     /// describing).
     pub properties: Option<ImageProperties>,
+    /// What each inference job took, in milliseconds on its lane, in job order.
+    pub jobs_ms: Vec<(&'static str, f64)>,
 }
 
 /// A labeled image.
@@ -106,6 +109,8 @@ pub struct Labeled {
     pub probe: Probe,
     pub response: DetectLabelsResponse,
     pub timings: StageTimings,
+    /// The inference stage by job: see [`Inferred::jobs_ms`].
+    pub jobs_ms: Vec<(&'static str, f64)>,
 }
 
 /// Why an image got no labels.
@@ -251,11 +256,12 @@ impl LocalLabeler {
         let (threshold, person_threshold) = (self.face_threshold, self.person_threshold);
         let face_views = faces::views(image);
         // Longest first, so that the short jobs fill the gaps at the end.
-        let mut jobs: Vec<Job<'_>> = Vec::new();
-        for input in &prepared.classifier_input {
+        let (mut jobs, mut names): (Vec<Job<'_>>, Vec<&'static str>) = (Vec::new(), Vec::new());
+        for (input, name) in prepared.classifier_input.iter().zip(VIEW_NAMES) {
             jobs.push(Box::new(move || {
                 Output::View(self.classifier.run(input.clone()))
             }));
+            names.push(name);
         }
         jobs.push(Box::new(move || {
             Output::People(people::detect(
@@ -264,12 +270,14 @@ impl LocalLabeler {
                 person_threshold,
             ))
         }));
+        names.push("person detector");
         if options.wants_image_properties() {
             jobs.push(Box::new(|| {
                 Output::Properties(image_properties(image, usize::MAX))
             }));
+            names.push("image properties");
         }
-        for view in &face_views {
+        for (i, view) in face_views.iter().enumerate() {
             jobs.push(Box::new(move || {
                 Output::Faces(faces::detect_in(
                     self.face_detector.as_ref(),
@@ -278,13 +286,21 @@ impl LocalLabeler {
                     threshold,
                 ))
             }));
+            names.push(if i == 0 {
+                "faces, whole image"
+            } else {
+                "faces, one tile"
+            });
         }
         jobs.push(Box::new(|| Output::Scene(scene::cues(image))));
+        names.push("colour cues");
 
         let (mut logits, mut maps) = (Vec::new(), Vec::new());
         let (mut candidates, mut scene, mut properties) = (Vec::new(), None, None);
         let mut people = Vec::new();
-        for output in run_jobs(self.lanes, jobs) {
+        let ran = run_jobs(self.lanes, jobs);
+        let jobs_ms = names.iter().zip(&ran).map(|(&n, r)| (n, r.ms)).collect();
+        for output in ran.into_iter().map(|r| r.output) {
             match output {
                 None => return Err(VisionError::Inference("an inference job panicked".into())),
                 Some(Output::View(outputs)) => match <[Tensor; 2]>::try_from(outputs?) {
@@ -332,6 +348,7 @@ impl LocalLabeler {
             people,
             scene: scene.unwrap_or_default(),
             properties,
+            jobs_ms,
         })
     }
 
@@ -530,6 +547,7 @@ impl LocalLabeler {
             probe: prepared.probe,
             response,
             timings: prepared.timings,
+            jobs_ms: inferred.jobs_ms,
         })
     }
 }
@@ -592,22 +610,37 @@ enum Output {
     Properties(ImageProperties),
 }
 
+/// What a job produced (`None` if it panicked) and how long it ran, in milliseconds.
+#[derive(Debug, PartialEq)]
+struct Ran<T> {
+    output: Option<T>,
+    ms: f64,
+}
+
 /// Runs `jobs` on `lanes` threads (this one among them), each lane taking the next job in order
 /// when it is free; returns the outputs in job order. A job that panics yields `None` instead of
 /// taking the process down.
-fn run_jobs<T: Send>(
-    lanes: usize,
-    jobs: Vec<Box<dyn FnOnce() -> T + Send + '_>>,
-) -> Vec<Option<T>> {
+fn run_jobs<T: Send>(lanes: usize, jobs: Vec<Box<dyn FnOnce() -> T + Send + '_>>) -> Vec<Ran<T>> {
     let count = jobs.len();
     let queue = Mutex::new(jobs.into_iter().enumerate());
-    let results: Mutex<Vec<Option<T>>> = Mutex::new((0..count).map(|_| None).collect());
+    let results: Mutex<Vec<Ran<T>>> = Mutex::new(
+        (0..count)
+            .map(|_| Ran {
+                output: None,
+                ms: 0.0,
+            })
+            .collect(),
+    );
     let lane = || {
         loop {
             let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
             let Some((index, job)) = next else { break };
+            let started = Instant::now();
             let output = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).ok();
-            results.lock().unwrap_or_else(|e| e.into_inner())[index] = output;
+            results.lock().unwrap_or_else(|e| e.into_inner())[index] = Ran {
+                output,
+                ms: ms(started),
+            };
         }
     };
     std::thread::scope(|threads| {
@@ -681,7 +714,10 @@ mod tests {
                     }) as Box<dyn FnOnce() -> usize + Send>
                 })
                 .collect();
-            let outputs = run_jobs(lanes, jobs);
+            let outputs: Vec<Option<usize>> = run_jobs(lanes, jobs)
+                .into_iter()
+                .map(|r| r.output)
+                .collect();
             assert_eq!(runs.load(Ordering::SeqCst), 9, "{lanes} lanes");
             assert_eq!(
                 outputs,
@@ -698,6 +734,11 @@ mod tests {
             Box::new(|| panic!("a broken job")),
             Box::new(|| 3),
         ];
-        assert_eq!(run_jobs(2, jobs), vec![Some(1), None, Some(3)]);
+        let ran = run_jobs(2, jobs);
+        assert_eq!(
+            ran.iter().map(|r| r.output).collect::<Vec<_>>(),
+            vec![Some(1), None, Some(3)]
+        );
+        assert!(ran.iter().all(|r| r.ms >= 0.0));
     }
 }

@@ -187,6 +187,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
         labeler.label(&bytes[0], &options).context("warm-up")?;
         let (mut decode, mut preprocess, mut inference, mut post, mut total) =
             (vec![], vec![], vec![], vec![], vec![]);
+        // Per inference job, in the order the labeler first ran them.
+        let mut jobs_ms: Vec<(&'static str, Vec<f64>)> = Vec::new();
         for _ in 0..args.rounds.max(1) {
             for b in &bytes {
                 let started = Instant::now();
@@ -196,6 +198,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
                 preprocess.push(labeled.timings.preprocess);
                 inference.push(labeled.timings.inference);
                 post.push(labeled.timings.postprocess);
+                for (name, ms) in labeled.jobs_ms {
+                    match jobs_ms.iter_mut().find(|(n, _)| *n == name) {
+                        Some((_, values)) => values.push(ms),
+                        None => jobs_ms.push((name, vec![ms])),
+                    }
+                }
             }
         }
         println!(
@@ -215,6 +223,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
                 percentile(values, 50.0),
                 percentile(values, 95.0)
             );
+        }
+        println!("  inference jobs, each alone on its lane (p50 ms, per run):");
+        for (name, values) in &mut jobs_ms {
+            println!("    {name:<26} {:>6.1}", percentile(values, 50.0));
         }
         let jobs = std::thread::available_parallelism()
             .map(|n| n.get())

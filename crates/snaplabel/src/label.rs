@@ -171,6 +171,7 @@ pub fn label_files(
                     probe: prepared.probe,
                     response,
                     timings: prepared.timings,
+                    jobs_ms: inferred.jobs_ms,
                 })
             });
             pending.insert(i, result);
