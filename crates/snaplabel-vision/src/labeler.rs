@@ -538,7 +538,16 @@ impl LocalLabeler {
 
     /// All stages for one image.
     pub fn label(&self, bytes: &[u8], options: &DetectOptions) -> Result<Labeled, LabelError> {
-        let mut prepared = LocalLabeler::prepare(bytes, &self.limits)?;
+        let prepared = LocalLabeler::prepare(bytes, &self.limits)?;
+        Ok(self.infer_and_describe(prepared, options)?)
+    }
+
+    /// The stages after [`LocalLabeler::prepare`], for callers that prepare images elsewhere.
+    pub fn infer_and_describe(
+        &self,
+        mut prepared: Prepared,
+        options: &DetectOptions,
+    ) -> Result<Labeled, VisionError> {
         let inferred = self.infer(&mut prepared, options)?;
         let started = Instant::now();
         let response = self.describe(&prepared, &inferred, options);

@@ -160,19 +160,10 @@ pub fn label_files(
         let mut pending: BTreeMap<usize, Result<Labeled, ErrorBody>> = BTreeMap::new();
         let mut next_out = 0;
         for (i, prepared) in rx {
-            let result = prepared.map_err(ErrorBody::from).and_then(|mut prepared| {
-                let inferred = labeler
-                    .infer(&mut prepared, options)
-                    .map_err(|e| ErrorBody::new(ErrorCode::LabelerFailed, e.to_string()))?;
-                let started = Instant::now();
-                let response = labeler.describe(&prepared, &inferred, options);
-                prepared.timings.postprocess = started.elapsed().as_secs_f64() * 1e3;
-                Ok(Labeled {
-                    probe: prepared.probe,
-                    response,
-                    timings: prepared.timings,
-                    jobs_ms: inferred.jobs_ms,
-                })
+            let result = prepared.map_err(ErrorBody::from).and_then(|prepared| {
+                labeler
+                    .infer_and_describe(prepared, options)
+                    .map_err(|e| ErrorBody::new(ErrorCode::LabelerFailed, e.to_string()))
             });
             pending.insert(i, result);
             while let Some(result) = pending.remove(&next_out) {
