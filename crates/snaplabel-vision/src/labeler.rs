@@ -255,45 +255,53 @@ impl LocalLabeler {
         let image = &prepared.image;
         let (threshold, person_threshold) = (self.face_threshold, self.person_threshold);
         let face_views = faces::views(image);
-        // Longest first, so that the short jobs fill the gaps at the end.
-        let (mut jobs, mut names): (Vec<Job<'_>>, Vec<&'static str>) = (Vec::new(), Vec::new());
+        // Longest first, so that the short jobs fill the gaps at the end. Each is named for the
+        // timings.
+        let mut jobs: Vec<(&'static str, Job<'_>)> = Vec::new();
         for (input, name) in prepared.classifier_input.iter().zip(VIEW_NAMES) {
-            jobs.push(Box::new(move || {
-                Output::View(self.classifier.run(input.clone()))
-            }));
-            names.push(name);
+            jobs.push((
+                name,
+                Box::new(move || Output::View(self.classifier.run(input.clone()))),
+            ));
         }
-        jobs.push(Box::new(move || {
-            Output::People(people::detect(
-                self.person_detector.as_ref(),
-                image,
-                person_threshold,
-            ))
-        }));
-        names.push("person detector");
+        jobs.push((
+            "person detector",
+            Box::new(move || {
+                Output::People(people::detect(
+                    self.person_detector.as_ref(),
+                    image,
+                    person_threshold,
+                ))
+            }),
+        ));
         if options.wants_image_properties() {
-            jobs.push(Box::new(|| {
-                Output::Properties(image_properties(image, usize::MAX))
-            }));
-            names.push("image properties");
+            jobs.push((
+                "image properties",
+                Box::new(|| Output::Properties(image_properties(image, usize::MAX))),
+            ));
         }
         for (i, view) in face_views.iter().enumerate() {
-            jobs.push(Box::new(move || {
-                Output::Faces(faces::detect_in(
-                    self.face_detector.as_ref(),
-                    image,
-                    view,
-                    threshold,
-                ))
-            }));
-            names.push(if i == 0 {
-                "faces, whole image"
-            } else {
-                "faces, one tile"
-            });
+            jobs.push((
+                if i == 0 {
+                    "faces, whole image"
+                } else {
+                    "faces, one tile"
+                },
+                Box::new(move || {
+                    Output::Faces(faces::detect_in(
+                        self.face_detector.as_ref(),
+                        image,
+                        view,
+                        threshold,
+                    ))
+                }),
+            ));
         }
-        jobs.push(Box::new(|| Output::Scene(scene::cues(image))));
-        names.push("colour cues");
+        jobs.push((
+            "colour cues",
+            Box::new(|| Output::Scene(scene::cues(image))),
+        ));
+        let (names, jobs): (Vec<&'static str>, Vec<Job<'_>>) = jobs.into_iter().unzip();
 
         let (mut logits, mut maps) = (Vec::new(), Vec::new());
         let (mut candidates, mut scene, mut properties) = (Vec::new(), None, None);

@@ -11,7 +11,7 @@ use serde_json::json;
 use snaplabel_core::detect::{DetectOptions, Feature};
 use snaplabel_core::{ErrorBody, ErrorCode};
 use snaplabel_imageio::{ImageError, Limits};
-use snaplabel_vision::labeler::{Labeled, Prepared};
+use snaplabel_vision::labeler::{LabelError, Labeled, Prepared};
 use snaplabel_vision::{EngineKind, LoadOptions, LocalLabeler};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -163,7 +163,7 @@ pub fn label_files(
             let result = prepared.map_err(ErrorBody::from).and_then(|prepared| {
                 labeler
                     .infer_and_describe(prepared, options)
-                    .map_err(|e| ErrorBody::new(ErrorCode::LabelerFailed, e.to_string()))
+                    .map_err(|e| LabelError::from(e).into())
             });
             pending.insert(i, result);
             while let Some(result) = pending.remove(&next_out) {
