@@ -7,6 +7,7 @@
 use crate::VisionError;
 use crate::detector::{self, Detection, Grid, View, letterboxed_input, sigmoid};
 use crate::engine::Network;
+use crate::people::Person;
 use image::RgbImage;
 
 pub const INPUT_SIZE: u32 = 128;
@@ -30,29 +31,48 @@ const GRIDS: [Grid; 2] = [
 /// A face: its box is both `rect` and `extent`.
 pub type Face = Detection;
 
-/// The whole image and four overlapping quarter tiles: the front-camera model sees 128×128
-/// pixels, so faces in group photos and full-body shots are only found in a tile. Each view is
-/// detected separately (callers may spread them over threads) and the results [`merge`]d.
-pub fn views(image: &RgbImage) -> Vec<View> {
-    let (w, h) = image.dimensions();
-    let whole = View::whole(image);
-    if w.min(h) < 200 {
-        return vec![whole];
-    }
-    let (tw, th) = (
-        (w as f32 * 0.6).round() as u32,
-        (h as f32 * 0.6).round() as u32,
-    );
-    let mut views = vec![whole];
-    for (left, top) in [(0, 0), (w - tw, 0), (0, h - th), (w - tw, h - th)] {
-        views.push(View {
-            left,
-            top,
-            width: tw,
-            height: th,
-        });
-    }
-    views
+/// The person detector's anchor box is the head with a margin, about 2.5 face widths. Below this
+/// fraction of the image's longer side the face inside it is under a fifth of the image, too
+/// small for the whole-image view (128 pixels across the image), so BlazeFace also looks at a
+/// view around the head.
+const SMALL_HEAD: f32 = 0.4;
+/// The view around a small head is this many times the head box: the face then fills about a
+/// quarter of the input, as in the front-camera photos the model was trained on.
+const HEAD_VIEW_SCALE: f32 = 1.5;
+/// Views around heads per image, the likeliest people first: a crowd costs at most this many runs.
+pub const MAX_HEAD_VIEWS: usize = 6;
+
+/// Square views around the small heads the person detector found (its anchor box is the face
+/// when it shows), where BlazeFace confirms and boxes the face. Large heads need no view of their
+/// own: the whole-image view sees them.
+pub fn views_around_heads(image: &RgbImage, people: &[Person]) -> Vec<View> {
+    let (w, h) = (image.width() as f32, image.height() as f32);
+    let mut small: Vec<&Person> = people
+        .iter()
+        .filter(|p| (p.rect.width * w).max(p.rect.height * h) < SMALL_HEAD * w.max(h))
+        .collect();
+    small.sort_by(|a, b| b.score.total_cmp(&a.score));
+    small
+        .into_iter()
+        .take(MAX_HEAD_VIEWS)
+        .map(|p| {
+            let (cx, cy) = p.rect.centre();
+            let head = (p.rect.width * w).max(p.rect.height * h);
+            // At least the input's own size: smaller views would only be upscaled.
+            let side = (head * HEAD_VIEW_SCALE)
+                .max(INPUT_SIZE as f32)
+                .min(w.min(h))
+                .round();
+            let left = (cx * w - side / 2.0).clamp(0.0, w - side);
+            let top = (cy * h - side / 2.0).clamp(0.0, h - side);
+            View {
+                left: left.round() as u32,
+                top: top.round() as u32,
+                width: side as u32,
+                height: side as u32,
+            }
+        })
+        .collect()
 }
 
 /// Raw detections in one view, as fractions of the whole image, before [`merge`].
@@ -112,21 +132,63 @@ pub fn merge(candidates: Vec<Face>) -> Vec<Face> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::detector::Rect;
 
     #[test]
     fn anchors_match_the_model_outputs() {
         assert_eq!(detector::anchors(&GRIDS).len(), 512 + 384);
     }
 
+    /// A person whose head box is `side` of a 1000×600 image's width, square in pixels.
+    fn person_with_head(left: f32, top: f32, side: f32, score: f32) -> Person {
+        let rect = Rect {
+            left,
+            top,
+            width: side,
+            height: side * 1000.0 / 600.0,
+        };
+        Person {
+            rect,
+            extent: rect,
+            score,
+        }
+    }
+
     #[test]
-    fn big_images_get_four_overlapping_tiles() {
-        let small = RgbImage::new(300, 150);
-        assert_eq!(views(&small), vec![View::whole(&small)]);
-        let big = RgbImage::new(1000, 500);
-        let v = views(&big);
-        assert_eq!(v.len(), 5);
-        assert_eq!(v[4].left + v[4].width, 1000);
-        assert_eq!(v[4].top + v[4].height, 500);
-        assert!(v[1].left < v[1].width, "the left and right tiles overlap");
+    fn small_heads_get_a_view_around_them_and_large_ones_none() {
+        let image = RgbImage::new(1000, 600);
+        let people = [
+            // A 200 px head: small, gets a 300 px view centred on it.
+            person_with_head(0.4, 0.3, 0.2, 0.9),
+            // 450 px: the whole-image view sees its face.
+            person_with_head(0.1, 0.1, 0.45, 0.95),
+            // 20 px at the corner: the view is the input's size, pushed inside the image.
+            person_with_head(0.0, 0.98, 0.02, 0.7),
+        ];
+        let views = views_around_heads(&image, &people);
+        assert_eq!(views.len(), 2);
+        assert_eq!(
+            views[0],
+            View {
+                left: 350,
+                top: 130,
+                width: 300,
+                height: 300
+            }
+        );
+        assert_eq!(views[1].width, INPUT_SIZE);
+        assert_eq!((views[1].left, views[1].top + views[1].height), (0, 600));
+    }
+
+    #[test]
+    fn a_crowd_costs_at_most_max_head_views() {
+        let image = RgbImage::new(1000, 600);
+        let crowd: Vec<Person> = (0..20)
+            .map(|i| person_with_head(i as f32 * 0.05, 0.4, 0.03, 0.6 + i as f32 * 0.01))
+            .collect();
+        let views = views_around_heads(&image, &crowd);
+        assert_eq!(views.len(), MAX_HEAD_VIEWS);
+        // The likeliest people first: the last ones in the row.
+        assert!(views[0].left > views[MAX_HEAD_VIEWS - 1].left);
     }
 }

@@ -2,7 +2,7 @@
 //! that callers can overlap decoding of one image with inference of another.
 
 use crate::cam::{ClassMaps, Frame};
-use crate::detector::{Detection, Rect};
+use crate::detector::{Detection, Rect, View};
 use crate::engine::{self, Concurrency, EngineKind, Network, Tensor};
 use crate::faces::{self, Face};
 use crate::people::{self, Person};
@@ -39,7 +39,7 @@ pub struct LoadOptions {
     pub model_dir: PathBuf,
     pub engine: EngineKind,
     /// Threads one image's inference may use (its jobs — classifier views, person detector, face
-    /// tiles, colour work — are spread over them).
+    /// detector, colour work — are spread over them).
     pub threads: usize,
     pub limits: Limits,
     pub face_threshold: f32,
@@ -162,8 +162,8 @@ impl LocalLabeler {
         }
         let library = ort_library_in(dir);
         // One lane per view on a small machine: the two views run side by side, each on one
-        // thread, and each lane then takes the next job (the person detector, the face tiles,
-        // the colour work) when it is free.
+        // thread, and each lane then takes the next job (the person detector, the faces, the
+        // colour work) when it is free.
         // Threads that share one inference wait for each other at every layer, and lose most
         // when the faces and colours run beside them; separate lanes never wait.
         let threads = options.threads.max(1);
@@ -185,7 +185,7 @@ impl LocalLabeler {
             &dir.join(FACE_DETECTOR_FILE),
             &[&[1, face_side, face_side, 3]],
             &library,
-            // Too small to gain from more threads per run; the tiles run in parallel instead.
+            // Too small to gain from more threads per run.
             Concurrency { lanes, threads: 1 },
         )?;
         let person_detector = engine::load(
@@ -243,8 +243,8 @@ impl LocalLabeler {
         })
     }
 
-    /// Runs the networks: the classifier's views, the person detector, the face detector's views,
-    /// the colour cues and (if `options` want them) the image properties, as separate jobs spread
+    /// Runs the networks: the classifier's views, the person detector (then the face detector
+    /// around small heads), the face detector on the whole image, the colour cues and (if `options` want them) the image properties, as separate jobs spread
     /// over the lanes.
     pub fn infer(
         &self,
@@ -253,8 +253,6 @@ impl LocalLabeler {
     ) -> Result<Inferred, VisionError> {
         let started = Instant::now();
         let image = &prepared.image;
-        let (threshold, person_threshold) = (self.face_threshold, self.person_threshold);
-        let face_views = faces::views(image);
         // Longest first, so that the short jobs fill the gaps at the end. Each is named for the
         // timings.
         let mut jobs: Vec<(&'static str, Job<'_>)> = Vec::new();
@@ -265,14 +263,8 @@ impl LocalLabeler {
             ));
         }
         jobs.push((
-            "person detector",
-            Box::new(move || {
-                Output::People(people::detect(
-                    self.person_detector.as_ref(),
-                    image,
-                    person_threshold,
-                ))
-            }),
+            "person detector, then faces around small heads",
+            Box::new(move || Output::People(self.people_and_small_faces(image))),
         ));
         if options.wants_image_properties() {
             jobs.push((
@@ -280,23 +272,17 @@ impl LocalLabeler {
                 Box::new(|| Output::Properties(image_properties(image, usize::MAX))),
             ));
         }
-        for (i, view) in face_views.iter().enumerate() {
-            jobs.push((
-                if i == 0 {
-                    "faces, whole image"
-                } else {
-                    "faces, one tile"
-                },
-                Box::new(move || {
-                    Output::Faces(faces::detect_in(
-                        self.face_detector.as_ref(),
-                        image,
-                        view,
-                        threshold,
-                    ))
-                }),
-            ));
-        }
+        jobs.push((
+            "faces, whole image",
+            Box::new(move || {
+                Output::Faces(faces::detect_in(
+                    self.face_detector.as_ref(),
+                    image,
+                    &View::whole(image),
+                    self.face_threshold,
+                ))
+            }),
+        ));
         jobs.push((
             "colour cues",
             Box::new(|| Output::Scene(scene::cues(image))),
@@ -328,7 +314,11 @@ impl LocalLabeler {
                     }
                 },
                 Some(Output::Faces(found)) => candidates.extend(found?),
-                Some(Output::People(found)) => people = found?,
+                Some(Output::People(found)) => {
+                    let (found, small_faces) = found?;
+                    people = found;
+                    candidates.extend(small_faces);
+                }
                 Some(Output::Scene(cues)) => scene = Some(cues),
                 Some(Output::Properties(p)) => properties = Some(p),
             }
@@ -358,6 +348,27 @@ impl LocalLabeler {
             properties,
             jobs_ms,
         })
+    }
+
+    /// The people in the image, then BlazeFace around each small head the person detector found
+    /// (one job: those views depend on the people). Faces the whole-image view cannot resolve
+    /// are found there, and only where there is a person: an image without people costs no
+    /// extra face runs.
+    fn people_and_small_faces(
+        &self,
+        image: &RgbImage,
+    ) -> Result<(Vec<Person>, Vec<Face>), VisionError> {
+        let found = people::detect(self.person_detector.as_ref(), image, self.person_threshold)?;
+        let mut faces = Vec::new();
+        for view in faces::views_around_heads(image, &found) {
+            faces.extend(faces::detect_in(
+                self.face_detector.as_ref(),
+                image,
+                &view,
+                self.face_threshold,
+            )?);
+        }
+        Ok((found, faces))
     }
 
     /// Turns network outputs into a `DetectLabels` response honouring the request options.
@@ -622,7 +633,8 @@ type Job<'a> = Box<dyn FnOnce() -> Output + Send + 'a>;
 enum Output {
     View(Result<Vec<Tensor>, VisionError>),
     Faces(Result<Vec<Face>, VisionError>),
-    People(Result<Vec<Person>, VisionError>),
+    /// The people, and the faces found around their small heads (before merging).
+    People(Result<(Vec<Person>, Vec<Face>), VisionError>),
     Scene(scene::SceneCues),
     Properties(ImageProperties),
 }

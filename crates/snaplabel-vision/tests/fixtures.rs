@@ -115,6 +115,20 @@ fn people_without_a_frontal_face_are_still_people() {
         .find(|b| b.left + b.width / 2.0 < 0.35)
         .unwrap_or_else(|| panic!("{:?}", person.instances));
     assert!(left.height > 0.5 && left.width < 0.6, "{left:?}");
+    // His face, 5% of the frame (too small for BlazeFace on the whole image), is found in the
+    // view around the head the person detector reported, and lies in his body box.
+    let face = find(&labels, "Face").unwrap_or_else(|| panic!("{:?}", names(&labels)));
+    let [f] = face.instances.as_slice() else {
+        panic!("{:?}", face.instances);
+    };
+    let b = f.bounding_box;
+    assert!(b.width < 0.1 && b.height < 0.12, "{b:?}");
+    let (cx, cy) = (b.left + b.width / 2.0, b.top + b.height / 2.0);
+    assert!(
+        (left.left..left.left + left.width).contains(&cx)
+            && (left.top..left.top + left.height / 3.0).contains(&cy),
+        "face {b:?} not at the top of body {left:?}"
+    );
 }
 
 #[test]
