@@ -60,6 +60,14 @@ const MEDIAPIPE_WHEEL: Download = Download {
 const PERSON_DETECTOR_ONNX_SHA256: &str =
     "4cfd723c48c1a2de999a5e99a11ec086d21e2c28ea9a6f30acac35734617ca8e";
 
+const RAPIDOCR_WHEEL: Download = Download {
+    what: "PP-OCRv4 text detector (PyPI rapidocr-onnxruntime 1.4.4 wheel, ch_PP-OCRv4_det_infer.onnx)",
+    file: "rapidocr_onnxruntime-1.4.4-py3-none-any.whl",
+    sha256: "971d7d5f223a7a808662229df1ef69893809d8457d834e6373d3854bc1782cbf",
+};
+const TEXT_DETECTOR_ONNX_SHA256: &str =
+    "d2a7720d45a54257208b1e13e36a8479894cb74155a5efe29462512d42f49da9";
+
 const ORT_VERSION: &str = "1.32.0";
 const ORT_WHEEL_X86_64: Download = Download {
     what: "ONNX Runtime 1.32.0 library (PyPI onnxruntime wheel, x86_64)",
@@ -226,6 +234,7 @@ fn setup() -> Result {
     classifier_model()?;
     face_model()?;
     person_model()?;
+    text_model()?;
     onnxruntime()?;
     say(&format!("models ready in {}", model_dir().display()));
     Ok(())
@@ -427,6 +436,24 @@ fn person_model() -> Result {
         &out,
         PERSON_DETECTOR_ONNX_SHA256,
     )
+}
+
+fn text_model() -> Result {
+    let out = model_dir().join("ppocr-v4-det.onnx");
+    if ready(&out, TEXT_DETECTOR_ONNX_SHA256) {
+        say("text detector: present (checksum ok)");
+        return Ok(());
+    }
+    let wheel = pip_download(&RAPIDOCR_WHEEL, None, "rapidocr-onnxruntime==1.4.4")?;
+    // Used as shipped: both engines run it.
+    let tmp = out.with_extension("onnx.partial");
+    unzip_member(
+        &wheel,
+        "rapidocr_onnxruntime/models/ch_PP-OCRv4_det_infer.onnx",
+        &tmp,
+    )?;
+    verify(&tmp, TEXT_DETECTOR_ONNX_SHA256)?;
+    fs::rename(&tmp, &out).map_err(|e| e.to_string())
 }
 
 fn onnxruntime() -> Result {
@@ -724,6 +751,10 @@ fn lambda(args: &[String]) -> Result {
             (
                 models.join("blazepose-detector-224.onnx"),
                 "models/blazepose-detector-224.onnx".into(),
+            ),
+            (
+                models.join("ppocr-v4-det.onnx"),
+                "models/ppocr-v4-det.onnx".into(),
             ),
             (library, "models/libonnxruntime.so".into()),
         ],

@@ -10,8 +10,10 @@ use crate::properties::image_properties;
 use crate::resize::{Region, resize_region};
 use crate::scene;
 use crate::taxonomy::Taxonomy;
+use crate::text::{self, TextLine};
 use crate::{
-    CLASSIFIER_FILE, FACE_DETECTOR_FILE, PERSON_DETECTOR_FILE, VisionError, ort_library_in,
+    CLASSIFIER_FILE, FACE_DETECTOR_FILE, PERSON_DETECTOR_FILE, TEXT_DETECTOR_FILE, VisionError,
+    ort_library_in,
 };
 use image::RgbImage;
 use snaplabel_core::detect::{
@@ -30,9 +32,15 @@ pub const CLASSIFIER_RESIZE: u32 = 256;
 /// usual evaluation view) and the whole frame squeezed to a square (context: sky, shore, street).
 pub const VIEWS: usize = 2;
 const VIEW_NAMES: [&str; VIEWS] = ["classifier, centre crop", "classifier, whole frame"];
-pub const MODEL_VERSION: &str = "snaplabel-local-2 (efficientnet-lite0 imagenet-1k, blazeface-front-128, blazepose-detector-224, wordnet taxonomy v1)";
+pub const MODEL_VERSION: &str = "snaplabel-local-3 (efficientnet-lite0 imagenet-1k, blazeface-front-128, blazepose-detector-224, ppocr-v4-det, wordnet taxonomy v1)";
 /// Labels below this confidence are not even considered (before the caller's MinConfidence).
 const CONSIDER_FLOOR: f32 = 0.5;
+/// The text detector runs when the classifier's `Text` (a page, a sign, a menu, a book cover…)
+/// reaches this confidence in either view: on the quality set and the package photos, pages,
+/// signs and graffiti score 35–95, portraits and objects at most 23.
+const TEXT_SUSPECTED: f32 = 30.0;
+/// Text lines reported per image, the likeliest first.
+const MAX_TEXT_LINES: usize = 50;
 
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
@@ -44,6 +52,7 @@ pub struct LoadOptions {
     pub limits: Limits,
     pub face_threshold: f32,
     pub person_threshold: f32,
+    pub text_threshold: f32,
 }
 
 impl LoadOptions {
@@ -58,6 +67,7 @@ impl LoadOptions {
             limits: Limits::default(),
             face_threshold: faces::DEFAULT_THRESHOLD,
             person_threshold: people::DEFAULT_THRESHOLD,
+            text_threshold: text::DEFAULT_THRESHOLD,
         }
     }
 }
@@ -96,6 +106,8 @@ pub struct Inferred {
     maps: ClassMaps,
     pub faces: Vec<Face>,
     pub people: Vec<Person>,
+    /// Lines of text, when the classifier suspected text (else empty).
+    pub text: Vec<TextLine>,
     pub scene: scene::SceneCues,
     /// When the request wants them, with every dominant colour (its limit is applied when
     /// describing).
@@ -135,6 +147,7 @@ pub struct LocalLabeler {
     classifier: Box<dyn Network>,
     face_detector: Box<dyn Network>,
     person_detector: Box<dyn Network>,
+    text_detector: Box<dyn Network>,
     /// How many inference jobs of one image run at once.
     lanes: usize,
     taxonomy: Taxonomy,
@@ -142,6 +155,7 @@ pub struct LocalLabeler {
     limits: Limits,
     face_threshold: f32,
     person_threshold: f32,
+    text_threshold: f32,
 }
 
 fn ms(since: Instant) -> f64 {
@@ -152,7 +166,12 @@ impl LocalLabeler {
     /// Loads the networks once; the labeler is then shared by every request.
     pub fn load(options: &LoadOptions) -> Result<LocalLabeler, VisionError> {
         let dir = &options.model_dir;
-        for file in [CLASSIFIER_FILE, FACE_DETECTOR_FILE, PERSON_DETECTOR_FILE] {
+        for file in [
+            CLASSIFIER_FILE,
+            FACE_DETECTOR_FILE,
+            PERSON_DETECTOR_FILE,
+            TEXT_DETECTOR_FILE,
+        ] {
             if !dir.join(file).exists() {
                 return Err(VisionError::Model(format!(
                     "{} is missing (run `cargo xtask setup`, or point SNAPLABEL_MODEL_DIR at the models)",
@@ -196,16 +215,26 @@ impl LocalLabeler {
             // One run per image, beside the classifier's views on the other lanes.
             Concurrency { lanes, threads: 1 },
         )?;
+        let text_detector = engine::load(
+            options.engine,
+            &dir.join(TEXT_DETECTOR_FILE),
+            &text::INPUT_SHAPES.each_ref().map(|s| s.as_slice()),
+            &library,
+            // It runs alone, after the other jobs, and only for suspected text: every core.
+            Concurrency { lanes: 1, threads },
+        )?;
         Ok(LocalLabeler {
             classifier,
             face_detector,
             person_detector,
+            text_detector,
             lanes,
             taxonomy: Taxonomy::embedded(),
             engine: options.engine,
             limits: options.limits,
             face_threshold: options.face_threshold,
             person_threshold: options.person_threshold,
+            text_threshold: options.text_threshold,
         })
     }
 
@@ -293,7 +322,7 @@ impl LocalLabeler {
         let (mut candidates, mut scene, mut properties) = (Vec::new(), None, None);
         let mut people = Vec::new();
         let ran = run_jobs(self.lanes, jobs);
-        let jobs_ms = names.iter().zip(&ran).map(|(&n, r)| (n, r.ms)).collect();
+        let mut jobs_ms: Vec<_> = names.iter().zip(&ran).map(|(&n, r)| (n, r.ms)).collect();
         for output in ran.into_iter().map(|r| r.output) {
             match output {
                 None => return Err(VisionError::Inference("an inference job panicked".into())),
@@ -325,6 +354,13 @@ impl LocalLabeler {
         }
         let faces = faces::merge(candidates);
         let views: Vec<Vec<f32>> = logits.iter().map(|l| softmax(l)).collect();
+        let mut text = Vec::new();
+        if self.suspects_text(&views) {
+            let started = Instant::now();
+            text = text::detect(self.text_detector.as_ref(), image, self.text_threshold)?;
+            text.truncate(MAX_TEXT_LINES);
+            jobs_ms.push(("text detector (suspected text only)", ms(started)));
+        }
         let probabilities = views[0]
             .iter()
             .zip(&views[1])
@@ -344,10 +380,21 @@ impl LocalLabeler {
             maps,
             faces,
             people,
+            text,
             scene: scene.unwrap_or_default(),
             properties,
             jobs_ms,
         })
+    }
+
+    /// Whether either classifier view gives `Text` at least [`TEXT_SUSPECTED`].
+    fn suspects_text(&self, views: &[Vec<f32>]) -> bool {
+        let Some(label) = self.taxonomy.label_index("Text") else {
+            return false;
+        };
+        views
+            .iter()
+            .any(|v| confidence_of(self.taxonomy.probability_of(label, v)) >= TEXT_SUSPECTED)
     }
 
     /// The people in the image, then BlazeFace around each small head the person detector found
@@ -455,6 +502,16 @@ impl LocalLabeler {
                 ..Default::default()
             });
         }
+        if let Some(best_line) = best(&inferred.text) {
+            let confidence = best_line * 100.0;
+            match labels.iter_mut().find(|l| l.name == "Text") {
+                Some(text) => text.confidence = text.confidence.max(confidence),
+                None => labels.extend(
+                    t.label_index("Text")
+                        .map(|i| self.label_from_taxonomy(i, confidence)),
+                ),
+            }
+        }
         for cue in scene::labels(&inferred.scene) {
             match labels.iter_mut().find(|l| l.name == cue.name) {
                 Some(existing) => existing.confidence = existing.confidence.max(cue.confidence),
@@ -519,6 +576,13 @@ impl LocalLabeler {
                 return person_extents(inferred)
                     .into_iter()
                     .map(|(extent, score)| instance(bounding_box(&extent), score * 100.0))
+                    .collect();
+            }
+            "Text" => {
+                return inferred
+                    .text
+                    .iter()
+                    .map(|l| instance(bounding_box(&l.rect), l.score * 100.0))
                     .collect();
             }
             // Rekognition boxes people under "Person" only.

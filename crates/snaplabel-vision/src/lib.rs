@@ -10,6 +10,8 @@
 //! - **People**: BlazeFace ([`faces`]) finds faces (`Face`, one box each) and MediaPipe's
 //!   BlazePose detector ([`people`]) finds people, also those whose face is turned away
 //!   (`Person`/`Human`, one box per body; a face without a body gets a box grown from the face).
+//! - **Text**: photos the classifier suspects of text (a page, a sign, a menu) go through
+//!   PP-OCRv4's text detector ([`text`]), which confirms `Text` and boxes its lines.
 //! - **Sky, Outdoors, Plant, Vegetation, Nature**: colour regions ([`scene`]), words ImageNet lacks.
 //! - **ImageProperties**: [`properties`] (quality figures, dominant colours).
 //!
@@ -25,6 +27,7 @@ pub mod properties;
 pub mod resize;
 pub mod scene;
 pub mod taxonomy;
+pub mod text;
 
 pub use engine::EngineKind;
 pub use labeler::{LoadOptions, LocalLabeler, StageTimings};
@@ -35,6 +38,7 @@ use std::path::{Path, PathBuf};
 pub const CLASSIFIER_FILE: &str = "efficientnet-lite0.onnx";
 pub const FACE_DETECTOR_FILE: &str = "blazeface-front-128.onnx";
 pub const PERSON_DETECTOR_FILE: &str = "blazepose-detector-224.onnx";
+pub const TEXT_DETECTOR_FILE: &str = "ppocr-v4-det.onnx";
 pub const ORT_LIBRARY_FILE: &str = "libonnxruntime.so";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

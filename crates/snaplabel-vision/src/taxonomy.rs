@@ -81,6 +81,18 @@ impl Taxonomy {
         self.by_name.get(name).copied()
     }
 
+    /// The probability of one label: the sum over the classes at or below it, capped at 1 (as
+    /// [`Taxonomy::aggregate`] computes it for every label).
+    pub fn probability_of(&self, label: usize, probabilities: &[f32]) -> f32 {
+        probabilities
+            .iter()
+            .zip(&self.classes)
+            .filter(|&(_, &l)| l == label || self.labels[l].parents.contains(&label))
+            .map(|(&p, _)| p)
+            .sum::<f32>()
+            .min(1.0)
+    }
+
     /// Aggregates class probabilities up the hierarchy: a label is at least as likely as its
     /// likeliest descendant, and as likely as all of them together (they are exclusive outcomes).
     pub fn aggregate(&self, probabilities: &[f32]) -> Vec<Scored> {

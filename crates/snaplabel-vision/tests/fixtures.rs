@@ -151,6 +151,33 @@ fn things_without_people_get_no_person() {
 }
 
 #[test]
+fn a_page_of_print_is_text_with_a_box_per_line() {
+    for engine in [EngineKind::Ort, EngineKind::Tract] {
+        let labels = labels(engine, "page.png");
+        let text = find(&labels, "Text").unwrap_or_else(|| panic!("{:?}", names(&labels)));
+        assert!(text.confidence > 80.0, "{engine}: {:?}", names(&labels));
+        // The page has about ten lines of print, each much wider than tall.
+        let lines: Vec<_> = text.instances.iter().map(|i| i.bounding_box).collect();
+        assert!((5..=40).contains(&lines.len()), "{engine}: {lines:?}");
+        let wide = lines
+            .iter()
+            .filter(|b| b.width * 384.0 > 3.0 * b.height * 191.0);
+        assert!(wide.count() * 2 > lines.len(), "{engine}: {lines:?}");
+    }
+    // The classifier does not suspect text in a photo of a cat, so the detector does not run.
+    let labeled = labeler(EngineKind::Ort)
+        .label(&fixture("chelsea.png"), &DetectOptions::default())
+        .unwrap();
+    assert!(find(&labeled.response.labels, "Text").is_none());
+    assert!(
+        !labeled
+            .jobs_ms
+            .iter()
+            .any(|(name, _)| name.starts_with("text"))
+    );
+}
+
+#[test]
 fn a_motorcycle_is_a_motorcycle_with_a_box() {
     let labels = labels(EngineKind::Ort, "motorcycle_left.png");
     let m = find(&labels, "Motorcycle").unwrap_or_else(|| panic!("{:?}", names(&labels)));

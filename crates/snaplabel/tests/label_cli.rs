@@ -46,6 +46,7 @@ fn json_output_is_one_line_per_image_in_order() {
             "coffee.png",
             "grace_hopper.jpg",
             "motorcycle_left.png",
+            "page.png",
             "rocket.jpg"
         ]
     );
@@ -67,7 +68,7 @@ fn json_output_is_one_line_per_image_in_order() {
             .any(|l| l["Name"] == "Cat"),
         "{chelsea}"
     );
-    assert!(stderr.contains("7 images"), "{stderr}");
+    assert!(stderr.contains("8 images"), "{stderr}");
 }
 
 #[test]
