@@ -155,6 +155,19 @@ impl Placement {
     }
 }
 
+/// The input size `(height, width)` of a detector that takes `long × long` squares and
+/// `long × short` rectangles, for an image of `width × height`: landscape and portrait photos
+/// (sides at least 5:4) get the rectangle in their orientation, the rest the square.
+pub fn oriented_input(width: u32, height: u32, long: u32, short: u32) -> (u32, u32) {
+    if width * 4 >= height * 5 {
+        (short, long)
+    } else if height * 4 >= width * 5 {
+        (long, short)
+    } else {
+        (long, long)
+    }
+}
+
 /// The NHWC `[1, height, width, 3]` input in [-1, 1]: `view` scaled to fit, centred, on black
 /// (so shapes keep their proportions).
 pub fn letterboxed_input(

@@ -38,13 +38,7 @@ pub type Person = Detection;
 /// The input size `(height, width)` for an image: landscape and portrait photos (sides at least
 /// 5:4) get the 224×160 input, the rest the square.
 pub fn input_size(width: u32, height: u32) -> (u32, u32) {
-    if width * 4 >= height * 5 {
-        (SHORT_SIDE, INPUT_SIZE)
-    } else if height * 4 >= width * 5 {
-        (INPUT_SIZE, SHORT_SIDE)
-    } else {
-        (INPUT_SIZE, INPUT_SIZE)
-    }
+    detector::oriented_input(width, height, INPUT_SIZE, SHORT_SIDE)
 }
 
 /// The people in the whole image, merged.

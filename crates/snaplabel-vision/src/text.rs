@@ -8,7 +8,7 @@
 //! lines.
 
 use crate::VisionError;
-use crate::detector::{Detection, Rect};
+use crate::detector::{self, Detection, Rect};
 use crate::engine::{Network, Tensor};
 use crate::resize::{Region, resize_region};
 use image::RgbImage;
@@ -37,15 +37,9 @@ const STD: [f32; 3] = [0.229, 0.224, 0.225];
 /// A line of text: `rect` and `extent` are its box.
 pub type TextLine = Detection;
 
-/// The input size `(height, width)` for an image (as [`crate::people::input_size`] does).
+/// The input size `(height, width)` for an image: its orientation's rectangle, or the square.
 pub fn input_size(width: u32, height: u32) -> (u32, u32) {
-    if width * 4 >= height * 5 {
-        (SHORT_SIDE, LONG_SIDE)
-    } else if height * 4 >= width * 5 {
-        (LONG_SIDE, SHORT_SIDE)
-    } else {
-        (LONG_SIDE, LONG_SIDE)
-    }
+    detector::oriented_input(width, height, LONG_SIDE, SHORT_SIDE)
 }
 
 /// The lines of text in the whole image, as fractions of it.
