@@ -51,10 +51,31 @@ impl LocalFs {
         })
     }
 
-    async fn notify(&self, created: ObjectCreated) {
-        if let Some(listener) = &self.listener {
-            listener(created).await;
-        }
+    /// Reports an object creation as S3's event does, with the size of the object as stored
+    /// (`known_size` only if the file cannot be found, e.g. for keys s3s-fs stores elsewhere).
+    async fn notify_created(
+        &self,
+        bucket: String,
+        key: String,
+        etag: Option<String>,
+        event_name: &'static str,
+        known_size: Option<u64>,
+    ) {
+        let Some(listener) = &self.listener else {
+            return;
+        };
+        let stored = match self.object_path(&bucket, &key) {
+            Some(path) => tokio::fs::metadata(path).await.ok().map(|m| m.len()),
+            None => None,
+        };
+        listener(ObjectCreated {
+            bucket,
+            key,
+            size: stored.or(known_size).unwrap_or(0),
+            etag,
+            event_name,
+        })
+        .await;
     }
 
     /// Where s3s-fs keeps an object, for keys made only of plain path components (anything else
@@ -118,14 +139,8 @@ impl S3 for LocalFs {
         let size = req.input.content_length.unwrap_or(0).max(0) as u64;
         let response = self.inner.put_object(req).await?;
         let etag = etag_string(response.output.e_tag.as_ref());
-        self.notify(ObjectCreated {
-            bucket,
-            key,
-            size,
-            etag,
-            event_name: "ObjectCreated:Put",
-        })
-        .await;
+        self.notify_created(bucket, key, etag, "ObjectCreated:Put", Some(size))
+            .await;
         Ok(response)
     }
 
@@ -136,14 +151,8 @@ impl S3 for LocalFs {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         let response = self.inner.complete_multipart_upload(req).await?;
         let etag = etag_string(response.output.e_tag.as_ref());
-        self.notify(ObjectCreated {
-            bucket,
-            key,
-            size: 0,
-            etag,
-            event_name: "ObjectCreated:CompleteMultipartUpload",
-        })
-        .await;
+        let event = "ObjectCreated:CompleteMultipartUpload";
+        self.notify_created(bucket, key, etag, event, None).await;
         Ok(response)
     }
 
@@ -153,14 +162,15 @@ impl S3 for LocalFs {
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         let response = self.inner.copy_object(req).await?;
-        self.notify(ObjectCreated {
-            bucket,
-            key,
-            size: 0,
-            etag: None,
-            event_name: "ObjectCreated:Copy",
-        })
-        .await;
+        let etag = etag_string(
+            response
+                .output
+                .copy_object_result
+                .as_ref()
+                .and_then(|r| r.e_tag.as_ref()),
+        );
+        self.notify_created(bucket, key, etag, "ObjectCreated:Copy", None)
+            .await;
         Ok(response)
     }
 

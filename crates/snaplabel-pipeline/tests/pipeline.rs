@@ -734,3 +734,127 @@ async fn the_local_s3_serves_whole_objects_and_ranges_byte_exact() {
     let bytes = part.body.collect().await.unwrap().into_bytes();
     assert!(bytes == photo[1000..2000], "range differs");
 }
+
+/// Bucket notifications carry what S3's events carry: the event name, and the size of the object
+/// as stored, whether it was put, assembled from parts or copied.
+#[tokio::test]
+async fn the_local_s3_reports_each_creation_with_its_stored_size() {
+    use aws_sdk_s3::primitives::ByteStream;
+    use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+    use snaplabel_localaws::local_fs::{Listener, ObjectCreated};
+    use snaplabel_localaws::s3;
+
+    let dir = tempfile::tempdir().unwrap();
+    let seen: std::sync::Arc<std::sync::Mutex<Vec<ObjectCreated>>> = Default::default();
+    let record = seen.clone();
+    let listener: Listener = std::sync::Arc::new(move |created| {
+        record.lock().unwrap().push(created);
+        Box::pin(async {})
+    });
+    let server = s3::start_notifying(
+        s3::LocalS3Config {
+            root: dir.path().to_path_buf(),
+            access_key: common::ACCESS_KEY.into(),
+            secret_key: common::SECRET_KEY.into(),
+            buckets: vec![BUCKET.into()],
+            cors_origins: Vec::new(),
+        },
+        snaplabel_localaws::server::bind_loopback(0).await.unwrap(),
+        Some(listener),
+    )
+    .unwrap();
+    let sdk = snaplabel_pipeline::aws::static_sdk_config(
+        common::ACCESS_KEY,
+        common::SECRET_KEY,
+        "us-east-1",
+    );
+    let client = snaplabel_pipeline::aws::s3_client(&sdk, Some(&server.url()));
+
+    let photo = fixture("chelsea.png");
+    client
+        .put_object()
+        .bucket(BUCKET)
+        .key("uploads/put.png")
+        .body(ByteStream::from(photo.clone()))
+        .send()
+        .await
+        .unwrap();
+
+    let upload = client
+        .create_multipart_upload()
+        .bucket(BUCKET)
+        .key("uploads/parts.png")
+        .send()
+        .await
+        .unwrap();
+    let upload_id = upload.upload_id().unwrap();
+    // Every part but the last must be at least 5 MiB, as in S3.
+    let first: Vec<u8> = photo.iter().cycle().take(5 << 20).copied().collect();
+    let mut parts = Vec::new();
+    for (number, part) in [(1, first.as_slice()), (2, photo.as_slice())] {
+        let part = client
+            .upload_part()
+            .bucket(BUCKET)
+            .key("uploads/parts.png")
+            .upload_id(upload_id)
+            .part_number(number)
+            .body(ByteStream::from(part.to_vec()))
+            .send()
+            .await
+            .unwrap();
+        parts.push(
+            CompletedPart::builder()
+                .part_number(number)
+                .set_e_tag(part.e_tag().map(str::to_string))
+                .build(),
+        );
+    }
+    client
+        .complete_multipart_upload()
+        .bucket(BUCKET)
+        .key("uploads/parts.png")
+        .upload_id(upload_id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    client
+        .copy_object()
+        .bucket(BUCKET)
+        .key("uploads/copy.png")
+        .copy_source(format!("{BUCKET}/uploads/put.png"))
+        .send()
+        .await
+        .unwrap();
+
+    let seen = seen.lock().unwrap().clone();
+    let summary: Vec<(&str, &str, u64)> = seen
+        .iter()
+        .map(|c| (c.key.as_str(), c.event_name, c.size))
+        .collect();
+    let size = photo.len() as u64;
+    assert_eq!(
+        summary,
+        [
+            ("uploads/put.png", "ObjectCreated:Put", size),
+            (
+                "uploads/parts.png",
+                "ObjectCreated:CompleteMultipartUpload",
+                (5 << 20) + size
+            ),
+            ("uploads/copy.png", "ObjectCreated:Copy", size),
+        ]
+    );
+    // A put and a copy name the stored object's ETag (s3s-fs reports none for an assembled
+    // multipart object).
+    assert!(seen[0].etag.as_deref().is_some_and(|e| !e.is_empty()));
+    assert_eq!(
+        seen[2].etag, seen[0].etag,
+        "a copy has its source's content"
+    );
+}
