@@ -556,7 +556,11 @@ fn Boxes(view: Arc<ResultView>, highlighted: RwSignal<Option<usize>>) -> impl In
                     on:mouseleave=move |_| highlighted.set(None)
                 >
                     <rect x=b.x y=b.y width=b.width height=b.height vector-effect="non-scaling-stroke"></rect>
-                    <text x=b.x + font * 0.25 y=b.caption_y font-size=font>{b.caption.clone()}</text>
+                    {(!b.caption.is_empty()).then(|| {
+                        view! {
+                            <text x=b.x + font * 0.25 y=b.caption_y font-size=font>{b.caption.clone()}</text>
+                        }
+                    })}
                 </g>
             }
         })

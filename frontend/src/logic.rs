@@ -382,9 +382,12 @@ pub fn result_view(doc: &ResultDocument) -> ResultView {
         let label = &detection.labels[i];
         let mut row_boxes = Vec::new();
         if let Some((w, h)) = image_size {
-            for instance in &label.instances {
-                let Some(drawn) = draw_box(row_index, &label.name, &instance.bounding_box, w, h)
-                else {
+            // A label with many boxes (lines of text, a crowd's faces) names its first one only:
+            // its row lights them all up, and a caption on each would hide the photo.
+            let many = label.instances.len() > CAPTIONED_BOXES;
+            for (nth, instance) in label.instances.iter().enumerate() {
+                let name = if many && nth > 0 { "" } else { &label.name };
+                let Some(drawn) = draw_box(row_index, name, &instance.bounding_box, w, h) else {
                     continue;
                 };
                 // Rows come in confidence order, so the first caption is the likeliest.
@@ -396,7 +399,12 @@ pub fn result_view(doc: &ResultDocument) -> ResultView {
                         let existing = &mut boxes[same];
                         if !existing.rows.contains(&row_index) {
                             existing.rows.push(row_index);
-                            existing.caption = format!("{} · {}", existing.caption, label.name);
+                            existing.caption = match (existing.caption.is_empty(), name.is_empty())
+                            {
+                                (_, true) => existing.caption.clone(),
+                                (true, false) => name.to_string(),
+                                (false, false) => format!("{} · {name}", existing.caption),
+                            };
                         }
                         if !row_boxes.contains(&same) {
                             row_boxes.push(same);
@@ -443,6 +451,9 @@ pub fn result_view(doc: &ResultDocument) -> ResultView {
         pretty_json: serde_json::to_string_pretty(doc).unwrap_or_default(),
     }
 }
+
+/// A label with more boxes than this captions only its first.
+const CAPTIONED_BOXES: usize = 3;
 
 /// Intersection over union above which two labels' boxes are drawn as one.
 const SAME_BOX_IOU: f64 = 0.8;
@@ -855,6 +866,39 @@ mod tests {
         assert!((clipped.width - 40.0).abs() < 1e-3 && (clipped.height - 20.0).abs() < 1e-3);
         // Room above: the caption sits above the box.
         assert!(clipped.caption_y < clipped.y);
+    }
+
+    #[test]
+    fn a_label_with_many_boxes_captions_only_its_first() {
+        let mut doc = document();
+        let lines: Vec<Instance> = (0..6)
+            .map(|i| Instance {
+                bounding_box: BoundingBox {
+                    left: 0.1,
+                    top: 0.1 + i as f32 * 0.12,
+                    width: 0.8,
+                    height: 0.1,
+                },
+                confidence: 90.0,
+                dominant_colors: vec![],
+            })
+            .collect();
+        doc.detection.labels.push(Label {
+            name: "Text".into(),
+            confidence: 99.0,
+            instances: lines,
+            ..Default::default()
+        });
+        let view = result_view(&doc);
+        assert_eq!(view.rows[0].name, "Text");
+        let captions: Vec<&str> = view.rows[0]
+            .boxes
+            .iter()
+            .map(|&b| view.boxes[b].caption.as_str())
+            .collect();
+        assert_eq!(captions, ["Text", "", "", "", "", ""]);
+        // Labels with a few boxes still caption each.
+        assert_eq!(view.boxes[view.rows[1].boxes[1]].caption, "Cat");
     }
 
     #[test]
