@@ -79,11 +79,13 @@ pub fn detect(
 /// Connected regions of the probability map (`width × height`) above [`PIXEL_THRESHOLD`] whose
 /// mean probability reaches `threshold`, grown by [`UNCLIP_RATIO`], as fractions of the map.
 pub fn lines(map: &[f32], width: usize, height: usize, threshold: f32) -> Vec<TextLine> {
+    // A pixel is text above the threshold; NaN (never expected from the network) is not.
+    let is_text = |v: f32| v.is_finite() && v >= PIXEL_THRESHOLD;
     let mut seen = vec![false; map.len()];
     let mut found = Vec::new();
     let mut stack = Vec::new();
     for start in 0..map.len() {
-        if seen[start] || map[start] < PIXEL_THRESHOLD {
+        if seen[start] || !is_text(map[start]) {
             continue;
         }
         seen[start] = true;
@@ -102,7 +104,7 @@ pub fn lines(map: &[f32], width: usize, height: usize, threshold: f32) -> Vec<Te
                 (y + 1 < height).then(|| i + width),
             ];
             for n in neighbours.into_iter().flatten() {
-                if !seen[n] && map[n] >= PIXEL_THRESHOLD {
+                if !seen[n] && is_text(map[n]) {
                     seen[n] = true;
                     stack.push(n);
                 }
@@ -182,7 +184,8 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_map_has_no_lines() {
+    fn an_empty_or_nan_map_has_no_lines() {
         assert!(lines(&[0.0; 64], 8, 8, DEFAULT_THRESHOLD).is_empty());
+        assert!(lines(&[f32::NAN; 64], 8, 8, DEFAULT_THRESHOLD).is_empty());
     }
 }
