@@ -369,18 +369,25 @@ fn classifier_model() -> Result {
     )
 }
 
-/// Runs a converter from tools/model into a temporary file, checks the result's SHA-256 and
-/// only then moves it into place, so an interrupted or wrong conversion never looks ready.
+/// Runs a converter from tools/model into a temporary file and installs the result.
 fn convert(script: &str, input: &Path, out: &Path, sha: &str) -> Result {
     let tools = repo_root().join("tools/model");
+    install_model(out, sha, |tmp| {
+        run_cmd(
+            Command::new(venv_python())
+                .arg(tools.join(script))
+                .arg(input)
+                .arg(tmp)
+                .current_dir(&tools),
+        )
+    })
+}
+
+/// Has `write` make the model in a temporary file, checks its SHA-256 and only then moves it to
+/// `out`, so an interrupted or wrong download or conversion never looks ready.
+fn install_model(out: &Path, sha: &str, write: impl FnOnce(&Path) -> Result) -> Result {
     let tmp = out.with_extension("onnx.partial");
-    run_cmd(
-        Command::new(venv_python())
-            .arg(tools.join(script))
-            .arg(input)
-            .arg(&tmp)
-            .current_dir(&tools),
-    )?;
+    write(&tmp)?;
     verify(&tmp, sha)?;
     fs::rename(&tmp, out).map_err(|e| e.to_string())
 }
@@ -446,14 +453,13 @@ fn text_model() -> Result {
     }
     let wheel = pip_download(&RAPIDOCR_WHEEL, None, "rapidocr-onnxruntime==1.4.4")?;
     // Used as shipped: both engines run it.
-    let tmp = out.with_extension("onnx.partial");
-    unzip_member(
-        &wheel,
-        "rapidocr_onnxruntime/models/ch_PP-OCRv4_det_infer.onnx",
-        &tmp,
-    )?;
-    verify(&tmp, TEXT_DETECTOR_ONNX_SHA256)?;
-    fs::rename(&tmp, &out).map_err(|e| e.to_string())
+    install_model(&out, TEXT_DETECTOR_ONNX_SHA256, |tmp| {
+        unzip_member(
+            &wheel,
+            "rapidocr_onnxruntime/models/ch_PP-OCRv4_det_infer.onnx",
+            tmp,
+        )
+    })
 }
 
 fn onnxruntime() -> Result {

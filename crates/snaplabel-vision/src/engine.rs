@@ -18,6 +18,25 @@ impl Tensor {
         debug_assert_eq!(shape.iter().product::<usize>(), data.len());
         Tensor { shape, data }
     }
+
+    /// The `[1, 3, height, width]` input of interleaved RGB8 pixels, each value mapped by
+    /// `normalise(channel, value)` as the network was trained.
+    pub fn nchw(
+        rgb: &[u8],
+        width: usize,
+        height: usize,
+        normalise: impl Fn(usize, u8) -> f32,
+    ) -> Self {
+        let plane = width * height;
+        debug_assert_eq!(rgb.len(), 3 * plane);
+        let mut data = vec![0.0f32; 3 * plane];
+        for (i, px) in rgb.chunks_exact(3).enumerate() {
+            for c in 0..3 {
+                data[c * plane + i] = normalise(c, px[c]);
+            }
+        }
+        Tensor::new(vec![1, 3, height, width], data)
+    }
 }
 
 /// A loaded network: one input, several outputs (in the model's output order). `run` may be

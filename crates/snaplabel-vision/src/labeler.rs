@@ -273,8 +273,9 @@ impl LocalLabeler {
     }
 
     /// Runs the networks: the classifier's views, the person detector (then the face detector
-    /// around small heads), the face detector on the whole image, the colour cues and (if `options` want them) the image properties, as separate jobs spread
-    /// over the lanes.
+    /// around small heads), the face detector on the whole image, the colour cues and (if
+    /// `options` want them) the image properties, as separate jobs spread over the lanes; then,
+    /// if the classifier suspects text, the text detector.
     pub fn infer(
         &self,
         prepared: &mut Prepared,
@@ -476,15 +477,7 @@ impl LocalLabeler {
             .reduce(f32::max);
         if let Some(best_person) = best_person {
             let confidence = best_person * 100.0;
-            match labels.iter_mut().find(|l| l.name == "Person") {
-                Some(person) => person.confidence = person.confidence.max(confidence),
-                None => {
-                    let person = t
-                        .label_index("Person")
-                        .map(|i| self.label_from_taxonomy(i, confidence));
-                    labels.extend(person);
-                }
-            }
+            self.raise_or_add(&mut labels, "Person", confidence);
             labels.push(Label {
                 name: "Human".into(),
                 confidence,
@@ -503,14 +496,7 @@ impl LocalLabeler {
             });
         }
         if let Some(best_line) = best(&inferred.text) {
-            let confidence = best_line * 100.0;
-            match labels.iter_mut().find(|l| l.name == "Text") {
-                Some(text) => text.confidence = text.confidence.max(confidence),
-                None => labels.extend(
-                    t.label_index("Text")
-                        .map(|i| self.label_from_taxonomy(i, confidence)),
-                ),
-            }
+            self.raise_or_add(&mut labels, "Text", best_line * 100.0);
         }
         for cue in scene::labels(&inferred.scene) {
             match labels.iter_mut().find(|l| l.name == cue.name) {
@@ -525,6 +511,19 @@ impl LocalLabeler {
             }
         }
         labels
+    }
+
+    /// A detector's evidence for a taxonomy label: the label the classifier gave is raised to
+    /// at least `confidence`; a label it did not give is added, with its parents and categories.
+    fn raise_or_add(&self, labels: &mut Vec<Label>, name: &str, confidence: f32) {
+        match labels.iter_mut().find(|l| l.name == name) {
+            Some(label) => label.confidence = label.confidence.max(confidence),
+            None => labels.extend(
+                self.taxonomy
+                    .label_index(name)
+                    .map(|i| self.label_from_taxonomy(i, confidence)),
+            ),
+        }
     }
 
     fn label_from_taxonomy(&self, index: usize, confidence: f32) -> Label {
@@ -563,28 +562,22 @@ impl LocalLabeler {
             confidence,
             dominant_colors: Vec::new(),
         };
+        let boxed = |found: &[Detection]| {
+            found
+                .iter()
+                .map(|d| instance(bounding_box(&d.rect), d.score * 100.0))
+                .collect()
+        };
         let detected = !inferred.faces.is_empty() || !inferred.people.is_empty();
         match name {
-            "Face" => {
-                return inferred
-                    .faces
-                    .iter()
-                    .map(|f| instance(bounding_box(&f.rect), f.score * 100.0))
-                    .collect();
-            }
+            "Face" => return boxed(&inferred.faces),
             "Person" if detected => {
                 return person_extents(inferred)
                     .into_iter()
                     .map(|(extent, score)| instance(bounding_box(&extent), score * 100.0))
                     .collect();
             }
-            "Text" => {
-                return inferred
-                    .text
-                    .iter()
-                    .map(|l| instance(bounding_box(&l.rect), l.score * 100.0))
-                    .collect();
-            }
+            "Text" => return boxed(&inferred.text),
             // Rekognition boxes people under "Person" only.
             "Human" if detected => return Vec::new(),
             _ => {}
@@ -599,13 +592,7 @@ impl LocalLabeler {
             .probabilities
             .iter()
             .enumerate()
-            .filter(|&(class, &p)| {
-                p >= 0.01
-                    && (self.taxonomy.classes[class] == index
-                        || self.taxonomy.labels[self.taxonomy.classes[class]]
-                            .parents
-                            .contains(&index))
-            })
+            .filter(|&(class, &p)| p >= 0.01 && self.taxonomy.is_within(class, index))
             .map(|(class, &p)| (class, p))
             .collect();
         if classes.is_empty() {
@@ -671,16 +658,9 @@ fn classifier_input(image: &RgbImage) -> (Vec<Tensor>, Frame) {
         height: side,
     };
     let size = CLASSIFIER_INPUT as usize;
-    let plane = size * size;
     let views = [centre, Region::whole(image)].map(|region| {
         let rgb = resize_region(image, region, CLASSIFIER_INPUT, CLASSIFIER_INPUT);
-        let mut data = vec![0.0f32; 3 * plane];
-        for (i, px) in rgb.chunks_exact(3).enumerate() {
-            for c in 0..3 {
-                data[c * plane + i] = (px[c] as f32 - 127.0) / 128.0;
-            }
-        }
-        Tensor::new(vec![1, 3, size, size], data)
+        Tensor::nchw(&rgb, size, size, |_, v| (v as f32 - 127.0) / 128.0)
     });
     let whole = Frame {
         left: 0.0,

@@ -81,14 +81,21 @@ impl Taxonomy {
         self.by_name.get(name).copied()
     }
 
+    /// Whether ImageNet class `class` is labeled `label` or has it among its parents.
+    pub fn is_within(&self, class: usize, label: usize) -> bool {
+        self.classes
+            .get(class)
+            .is_some_and(|&l| l == label || self.labels[l].parents.contains(&label))
+    }
+
     /// The probability of one label: the sum over the classes at or below it, capped at 1 (as
     /// [`Taxonomy::aggregate`] computes it for every label).
     pub fn probability_of(&self, label: usize, probabilities: &[f32]) -> f32 {
         probabilities
             .iter()
-            .zip(&self.classes)
-            .filter(|&(_, &l)| l == label || self.labels[l].parents.contains(&label))
-            .map(|(&p, _)| p)
+            .enumerate()
+            .filter(|&(class, _)| self.is_within(class, label))
+            .map(|(_, &p)| p)
             .sum::<f32>()
             .min(1.0)
     }

@@ -53,21 +53,15 @@ pub fn detect(
     // (at most 5:4 against the photo) is undone exactly when mapping back.
     let rgb = resize_region(image, Region::whole(image), width, height);
     let (w, h) = (width as usize, height as usize);
-    let plane = w * h;
-    let mut data = vec![0.0f32; 3 * plane];
-    for (i, px) in rgb.chunks_exact(3).enumerate() {
-        for c in 0..3 {
-            data[c * plane + i] = (px[c] as f32 / 255.0 - MEAN[c]) / STD[c];
-        }
-    }
-    let outputs = network.run(Tensor::new(vec![1, 3, h, w], data))?;
+    let input = Tensor::nchw(&rgb, w, h, |c, v| (v as f32 / 255.0 - MEAN[c]) / STD[c]);
+    let outputs = network.run(input)?;
     let [map] = outputs.as_slice() else {
         return Err(VisionError::Inference(format!(
             "the text detector returned {} outputs, expected 1",
             outputs.len()
         )));
     };
-    if map.data.len() != plane {
+    if map.data.len() != w * h {
         return Err(VisionError::Inference(format!(
             "the text detector's map has {} values, expected {h}×{w}",
             map.data.len()
