@@ -5,8 +5,11 @@ BatchNorm is folded into the preceding convolutions, so the graph needs only Con
 Add, GlobalAveragePool, Flatten and Gemm. Two outputs:
 
     logits      [N, 1000]         ImageNet-1k class scores (before softmax)
-    class_maps  [N, 1000, 7, 7]   class activation maps: the classifier applied at every cell of
-                                  the last feature map (logits = their mean + bias), for boxes
+    features    [N, 1280, 7, 7]   the last feature map, for boxes: the linear layer `fc.w`
+                                  applied at each cell gives a class's activation map (logits =
+                                  fc.w · the cells' mean + fc.b). snaplabel reads `fc.w` from this
+                                  file and applies it for the few classes it boxes, instead of
+                                  the network computing all 1000 maps on every run.
 
 Input `input` is [N, 3, 224, 224], RGB, (pixel - 127) / 128. Padding is TensorFlow's "SAME"
 (the weights come from TF), computed statically for 224×224.
@@ -102,16 +105,13 @@ def build(state):
     g.add_const("fc.w", state["_fc.weight"].astype(np.float32))
     g.add_const("fc.b", state["_fc.bias"].astype(np.float32))
     g.nodes.append(helper.make_node("Gemm", ["flat", "fc.w", "fc.b"], ["logits"], transB=1))
-    # The same linear classifier as a 1x1 convolution over the feature map: per-class maps.
-    g.add_const("fc.w_1x1", state["_fc.weight"].astype(np.float32)[:, :, None, None])
-    g.nodes.append(helper.make_node("Conv", ["features", "fc.w_1x1"], ["class_maps"], kernel_shape=[1, 1]))
     graph = helper.make_graph(
         g.nodes,
         "efficientnet_lite0",
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, INPUT_SIZE, INPUT_SIZE])],
         [
             helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 1000]),
-            helper.make_tensor_value_info("class_maps", TensorProto.FLOAT, ["batch", 1000, g.size, g.size]),
+            helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", 1280, g.size, g.size]),
         ],
         g.inits,
     )

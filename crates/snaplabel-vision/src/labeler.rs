@@ -1,7 +1,7 @@
 //! The local labeler: decode → preprocess → infer → describe, each stage separately callable so
 //! that callers can overlap decoding of one image with inference of another.
 
-use crate::cam::{ClassMaps, Frame};
+use crate::cam::{ClassifierHead, FeatureMap, Frame};
 use crate::detector::{Detection, Rect, View};
 use crate::engine::{self, Concurrency, EngineKind, Network, Tensor};
 use crate::faces::{self, Face};
@@ -103,7 +103,8 @@ pub struct Inferred {
     pub probabilities: Vec<f32>,
     /// Class probabilities per view: centre crop, whole image.
     pub views: Vec<Vec<f32>>,
-    maps: ClassMaps,
+    /// The whole-image view's last feature map, for boxes.
+    features: FeatureMap,
     pub faces: Vec<Face>,
     pub people: Vec<Person>,
     /// Lines of text, when the classifier suspected text (else empty).
@@ -145,6 +146,8 @@ impl From<LabelError> for ErrorBody {
 
 pub struct LocalLabeler {
     classifier: Box<dyn Network>,
+    /// The classifier's linear layer, applied to the feature map for boxes.
+    classifier_head: ClassifierHead,
     face_detector: Box<dyn Network>,
     person_detector: Box<dyn Network>,
     text_detector: Box<dyn Network>,
@@ -223,8 +226,17 @@ impl LocalLabeler {
             // It runs alone, after the other jobs, and only for suspected text: every core.
             Concurrency { lanes: 1, threads },
         )?;
+        let classifier_head = ClassifierHead::read(&dir.join(CLASSIFIER_FILE))?;
+        if classifier_head.classes != 1000 {
+            return Err(VisionError::Model(format!(
+                "{}: the linear layer has {} classes, expected ImageNet's 1000",
+                dir.join(CLASSIFIER_FILE).display(),
+                classifier_head.classes
+            )));
+        }
         Ok(LocalLabeler {
             classifier,
+            classifier_head,
             face_detector,
             person_detector,
             text_detector,
@@ -319,7 +331,7 @@ impl LocalLabeler {
         ));
         let (names, jobs): (Vec<&'static str>, Vec<Job<'_>>) = jobs.into_iter().unzip();
 
-        let (mut logits, mut maps) = (Vec::new(), Vec::new());
+        let (mut logits, mut features) = (Vec::new(), Vec::new());
         let (mut candidates, mut scene, mut properties) = (Vec::new(), None, None);
         let mut people = Vec::new();
         let ran = run_jobs(self.lanes, jobs);
@@ -328,19 +340,20 @@ impl LocalLabeler {
             match output {
                 None => return Err(VisionError::Inference("an inference job panicked".into())),
                 Some(Output::View(outputs)) => match <[Tensor; 2]>::try_from(outputs?) {
-                    Ok([l, m])
+                    Ok([l, f])
                         if l.data.len() == 1000
-                            && m.shape.len() == 4
-                            && m.shape[..2] == [1, 1000] =>
+                            && f.shape.len() == 4
+                            && f.shape[..2] == [1, self.classifier_head.channels]
+                            && f.shape[2] == f.shape[3] =>
                     {
                         logits.push(l.data);
-                        maps.push(m);
+                        features.push(f);
                     }
                     _ => {
-                        return Err(VisionError::Inference(
-                            "the classifier's outputs are not [1,1000] logits and [1,1000,n,n] maps"
-                                .into(),
-                        ));
+                        return Err(VisionError::Inference(format!(
+                            "the classifier's outputs are not [1,1000] logits and [1,{},n,n] features",
+                            self.classifier_head.channels
+                        )));
                     }
                 },
                 Some(Output::Faces(found)) => candidates.extend(found?),
@@ -368,9 +381,9 @@ impl LocalLabeler {
             .map(|(a, b)| (a + b) / 2.0)
             .collect();
         // Boxes come from the whole-image view, which sees every part of the photo.
-        let whole = maps.pop().expect("one map per view");
-        let maps = ClassMaps {
-            classes: 1000,
+        let whole = features.pop().expect("one feature map per view");
+        let features = FeatureMap {
+            channels: whole.shape[1],
             size: whole.shape[2],
             data: whole.data,
         };
@@ -378,7 +391,7 @@ impl LocalLabeler {
         Ok(Inferred {
             probabilities,
             views,
-            maps,
+            features,
             faces,
             people,
             text,
@@ -588,7 +601,7 @@ impl LocalLabeler {
         if !self.taxonomy.labels[index].boxable {
             return Vec::new();
         }
-        let classes: Vec<(usize, f32)> = inferred
+        let mut classes: Vec<(usize, f32)> = inferred
             .probabilities
             .iter()
             .enumerate()
@@ -598,9 +611,11 @@ impl LocalLabeler {
         if classes.is_empty() {
             return Vec::new();
         }
+        // The map mixes the likeliest few.
+        classes.sort_by(|a, b| b.1.total_cmp(&a.1));
         inferred
-            .maps
-            .locate(&classes, prepared.frame)
+            .features
+            .locate(&self.classifier_head, &classes, prepared.frame)
             .into_iter()
             .map(|l| instance(l.bounding_box, confidence * l.strength))
             .collect()
