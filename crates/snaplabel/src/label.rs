@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
-use snaplabel_core::detect::{DetectOptions, Feature};
+use snaplabel_core::detect::{DetectOptions, DominantColor, Feature};
 use snaplabel_core::{ErrorBody, ErrorCode};
 use snaplabel_imageio::{ImageError, Limits};
 use snaplabel_vision::labeler::{LabelError, Labeled, Prepared};
@@ -314,16 +314,33 @@ fn table(outcome: &Outcome) -> String {
                 .map(|p| &p.dominant_colors)
                 .filter(|c| !c.is_empty())
             {
-                let names: Vec<String> = colors
-                    .iter()
-                    .take(3)
-                    .map(|c| format!("{} {:.0}%", c.simplified_color, c.pixel_percent))
-                    .collect();
-                out.push_str(&format!("  colours: {}\n", names.join(", ")));
+                out.push_str(&format!("  colours: {}\n", colour_summary(colors)));
             }
             out
         }
     }
+}
+
+/// The three largest colours by simple name: shades that simplify to one name read as one colour
+/// ("grey 50%", not three greys); the JSON keeps every shade.
+fn colour_summary(colors: &[DominantColor]) -> String {
+    let mut shares: Vec<(&str, f32)> = Vec::new();
+    for c in colors {
+        match shares
+            .iter_mut()
+            .find(|(name, _)| *name == c.simplified_color)
+        {
+            Some((_, share)) => *share += c.pixel_percent,
+            None => shares.push((&c.simplified_color, c.pixel_percent)),
+        }
+    }
+    shares.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let names: Vec<String> = shares
+        .iter()
+        .take(3)
+        .map(|(name, share)| format!("{name} {share:.0}%"))
+        .collect();
+    names.join(", ")
 }
 
 /// This process's peak resident memory (VmHWM), in MB, where /proc tells it.
@@ -337,4 +354,35 @@ pub fn peak_rss_mb_at(status_file: &str) -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn colour(simplified: &str, percent: f32) -> DominantColor {
+        DominantColor {
+            red: 0,
+            blue: 0,
+            green: 0,
+            hex_code: "#000000".into(),
+            css_color: "black".into(),
+            simplified_color: simplified.into(),
+            pixel_percent: percent,
+        }
+    }
+
+    #[test]
+    fn shades_of_one_colour_are_summed_and_the_largest_three_shown() {
+        let colors = [
+            colour("grey", 22.0),
+            colour("blue", 30.0),
+            colour("grey", 14.0),
+            colour("white", 5.0),
+            colour("grey", 14.0),
+            colour("red", 6.0),
+        ];
+        assert_eq!(colour_summary(&colors), "grey 50%, blue 30%, red 6%");
+        assert_eq!(colour_summary(&[]), "");
+    }
 }
