@@ -3,7 +3,8 @@
 //!
 //! - **Sky**: the top third is mostly smooth and sky-coloured (blue, or bright and colourless),
 //!   with real blue among it: a white studio wall is smooth and bright too.
-//! - **Vegetation**: a large share of foliage-green pixels → Plant, Vegetation.
+//! - **Vegetation**: a large share of textured foliage-green pixels → Plant, Vegetation. Leaves
+//!   are never one flat colour; a green wall, a green screen or a green square are.
 //!
 //! Confidences start at Rekognition's default threshold (55) where the cue is just strong
 //! enough and grow with its strength, so weak cues never reach a default output.
@@ -12,6 +13,9 @@ use crate::resize::fit;
 use image::RgbImage;
 
 const SIDE: u32 = 128;
+/// The gradient above which a green pixel is textured: real foliage at 128 px has a median of
+/// 9–40 and 86–99% of its green pixels above 4; a flat colour has 0.
+const FOLIAGE_TEXTURE: f32 = 4.0;
 
 /// Measured cues, each a share of pixels (0–1).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -20,7 +24,7 @@ pub struct SceneCues {
     pub sky: f32,
     /// Share of the top third that is smooth and blue.
     pub blue_sky: f32,
-    /// Share of the whole image that is foliage green.
+    /// Share of the image (inside a one-pixel border) that is foliage green and textured.
     pub vegetation: f32,
 }
 
@@ -61,33 +65,42 @@ pub fn cues(image: &RgbImage) -> SceneCues {
         let p = small.get_pixel(x, y);
         0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32
     };
+    // Central differences of luma, summed over both axes (0–510).
+    let gradient = |x: u32, y: u32| {
+        (luma(x + 1, y) - luma(x - 1, y)).abs() + (luma(x, y + 1) - luma(x, y - 1)).abs()
+    };
     let top = h / 3;
     let (mut sky, mut blue_sky, mut counted) = (0usize, 0usize, 0usize);
     for y in 1..top.max(2) {
         for x in 1..w - 1 {
             counted += 1;
-            let gradient =
-                (luma(x + 1, y) - luma(x - 1, y)).abs() + (luma(x, y + 1) - luma(x, y - 1)).abs();
             let (hue, sat, val) = hsv(small.get_pixel(x, y));
             let blue = (185.0..=250.0).contains(&hue) && sat > 0.12 && val > 0.35;
             let pale = sat < 0.12 && val > 0.7;
-            if gradient < 18.0 && (blue || pale) {
+            if gradient(x, y) < 18.0 && (blue || pale) {
                 sky += 1;
                 blue_sky += blue as usize;
             }
         }
     }
-    let mut green = 0usize;
-    for p in small.pixels() {
-        let (hue, sat, val) = hsv(p);
-        if (65.0..=165.0).contains(&hue) && sat > 0.2 && val > 0.12 {
-            green += 1;
+    let (mut green, mut inside) = (0usize, 0usize);
+    for y in 1..h - 1 {
+        for x in 1..w - 1 {
+            inside += 1;
+            let (hue, sat, val) = hsv(small.get_pixel(x, y));
+            if (65.0..=165.0).contains(&hue)
+                && sat > 0.2
+                && val > 0.12
+                && gradient(x, y) > FOLIAGE_TEXTURE
+            {
+                green += 1;
+            }
         }
     }
     SceneCues {
         sky: sky as f32 / counted.max(1) as f32,
         blue_sky: blue_sky as f32 / counted.max(1) as f32,
-        vegetation: green as f32 / (w * h) as f32,
+        vegetation: green as f32 / inside.max(1) as f32,
     }
 }
 
@@ -144,11 +157,13 @@ mod tests {
 
     #[test]
     fn blue_top_is_sky_and_green_image_is_vegetation() {
-        let img = RgbImage::from_fn(120, 90, |_, y| {
+        // Leaves: greens of varying lightness.
+        let img = RgbImage::from_fn(120, 90, |x, y| {
             if y < 40 {
                 image::Rgb([90, 150, 230])
             } else {
-                image::Rgb([40, 140, 40])
+                let shade = ((x * 7 + y * 13) % 5) as u8 * 14;
+                image::Rgb([30 + shade / 2, 110 + shade, 30 + shade / 2])
             }
         });
         let c = cues(&img);
@@ -158,6 +173,14 @@ mod tests {
             names.contains(&"Sky") && names.contains(&"Plant"),
             "{names:?}"
         );
+    }
+
+    #[test]
+    fn a_flat_green_is_not_vegetation() {
+        let img = RgbImage::from_pixel(120, 90, image::Rgb([40, 140, 40]));
+        let c = cues(&img);
+        assert_eq!(c.vegetation, 0.0, "{c:?}");
+        assert!(labels(&c).is_empty());
     }
 
     #[test]

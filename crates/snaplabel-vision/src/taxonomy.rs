@@ -43,8 +43,12 @@ pub struct Scored {
     pub classes: Vec<(usize, f32)>,
 }
 
-/// Classes below this probability are too unlikely to contribute anything visible.
-const CONTRIBUTION_FLOOR: f32 = 1e-3;
+/// Classes below this probability contribute nothing. Not only because they are invisible:
+/// ImageNet-1k has some 400 animal classes, so when the classifier has no idea (a texture, noise,
+/// a flat colour) their tail of 0.1–0.5% each sums to 40% and reads "Animal 63". At 0.5% that
+/// tail is gone, while a real parent's mass (a few breeds at several % each) is kept: on the
+/// quality set and 400 package images no true label was lost, and confidences moved by 1–2.
+const CONTRIBUTION_FLOOR: f32 = 5e-3;
 
 impl Taxonomy {
     pub fn embedded() -> Taxonomy {

@@ -314,3 +314,33 @@ fn odd_shapes_are_labeled_on_both_engines() {
         assert_eq!(outcomes[0], outcomes[1], "{w}×{h}: ort vs tract");
     }
 }
+
+#[test]
+fn images_with_nothing_in_them_get_no_labels() {
+    // Noise and a flat colour: the classifier has no idea, and its long tail over ImageNet's ~400
+    // animal classes once added up to "Animal 56–65"; a flat green once read as Vegetation.
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let noise = image::RgbImage::from_fn(640, 480, |_, _| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        image::Rgb([state as u8, (state >> 8) as u8, (state >> 16) as u8])
+    });
+    let green = image::RgbImage::from_pixel(640, 480, image::Rgb([40, 140, 40]));
+    for (name, img) in [("noise", noise), ("flat green", green)] {
+        let mut png = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut png, image::ImageFormat::Png).unwrap();
+        for engine in [EngineKind::Ort, EngineKind::Tract] {
+            let labels = labeler(engine)
+                .label(png.get_ref(), &DetectOptions::default())
+                .unwrap()
+                .response
+                .labels;
+            assert!(
+                labels.is_empty(),
+                "{name} on {engine}: {:?}",
+                names(&labels)
+            );
+        }
+    }
+}
