@@ -254,6 +254,7 @@ fn components(map: &[f32], size: usize, threshold: f32) -> Vec<Region> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     const WHOLE: Frame = Frame {
         left: 0.0,
@@ -353,6 +354,76 @@ mod tests {
             let expected = 0.7 * a[cell] + 0.2 * b[cell];
             assert!((combined[cell] - expected).abs() < 1e-4, "cell {cell}");
         }
+    }
+
+    /// Writes an ONNX file whose graph holds only `initializer`, and returns its path.
+    fn model_with(name: &str, initializer: Option<tract_onnx::pb::TensorProto>) -> PathBuf {
+        use prost::Message;
+        let model = tract_onnx::pb::ModelProto {
+            ir_version: 8,
+            graph: Some(tract_onnx::pb::GraphProto {
+                initializer: initializer.into_iter().collect(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let path =
+            std::env::temp_dir().join(format!("snaplabel-head-{}-{name}.onnx", std::process::id()));
+        std::fs::write(&path, model.encode_to_vec()).unwrap();
+        path
+    }
+
+    fn weights(dims: Vec<i64>, raw: &[f32], floats: &[f32]) -> tract_onnx::pb::TensorProto {
+        tract_onnx::pb::TensorProto {
+            name: HEAD_WEIGHTS.into(),
+            dims,
+            data_type: 1, // FLOAT
+            raw_data: raw.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            float_data: floats.to_vec(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_head_is_read_from_raw_or_typed_floats() {
+        let values = [0.5, -1.0, 2.0, 1.5, 0.25, -0.75];
+        for (name, tensor) in [
+            ("raw", weights(vec![2, 3], &values, &[])),
+            ("typed", weights(vec![2, 3], &[], &values)),
+        ] {
+            let path = model_with(name, Some(tensor));
+            let head = ClassifierHead::read(&path).unwrap();
+            std::fs::remove_file(&path).ok();
+            assert_eq!((head.classes, head.channels), (2, 3), "{name}");
+            assert_eq!(head.weights, values, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_model_without_a_usable_head_is_a_clear_model_error() {
+        for (name, tensor, says) in [
+            ("missing", None, "no fc.w initializer"),
+            (
+                "flat",
+                Some(weights(vec![6], &[0.0; 6], &[])),
+                "expected [classes, channels]",
+            ),
+            (
+                "short",
+                Some(weights(vec![2, 3], &[0.0; 5], &[])),
+                "expected 2×3 floats",
+            ),
+        ] {
+            let path = model_with(name, tensor);
+            let error = ClassifierHead::read(&path).unwrap_err();
+            std::fs::remove_file(&path).ok();
+            assert!(
+                matches!(&error, VisionError::Model(m) if m.contains(says)),
+                "{name}: {error}"
+            );
+        }
+        let error = ClassifierHead::read(Path::new("/nonexistent/classifier.onnx")).unwrap_err();
+        assert!(matches!(error, VisionError::Model(_)), "{error}");
     }
 
     #[test]
