@@ -52,6 +52,13 @@ impl ClassifierHead {
                 )));
             }
         };
+        // ONNX's TensorProto.DataType: 1 is FLOAT (32-bit).
+        if tensor.data_type != 1 {
+            return Err(fail(format!(
+                "{HEAD_WEIGHTS} has ONNX data type {}, expected 1 (32-bit float)",
+                tensor.data_type
+            )));
+        }
         // ONNX stores floats either packed little-endian in raw_data or in float_data.
         let weights: Vec<f32> = if !tensor.raw_data.is_empty() {
             tensor
@@ -412,6 +419,14 @@ mod tests {
                 "short",
                 Some(weights(vec![2, 3], &[0.0; 5], &[])),
                 "expected 2×3 floats",
+            ),
+            (
+                "half",
+                Some(tract_onnx::pb::TensorProto {
+                    data_type: 10, // FLOAT16
+                    ..weights(vec![2, 3], &[0.0; 3], &[])
+                }),
+                "expected 1 (32-bit float)",
             ),
         ] {
             let path = model_with(name, tensor);
