@@ -10,6 +10,7 @@
 //! label, where the network computing all 1000 maps on every run cost 1.5 ms a view.
 
 use crate::VisionError;
+use crate::regions::connected_regions;
 use snaplabel_core::detect::BoundingBox;
 use std::path::Path;
 
@@ -153,9 +154,9 @@ impl FeatureMap {
             return Vec::new();
         }
         let norm: Vec<f32> = map.iter().map(|v| (v - min) / (max - min)).collect();
-        let mut regions = components(&norm, UPSAMPLED, REGION_THRESHOLD);
-        regions.sort_by(|a, b| b.peak.total_cmp(&a.peak));
-        regions
+        let mut found = connected_regions(&norm, UPSAMPLED, UPSAMPLED, |v| v >= REGION_THRESHOLD);
+        found.sort_by(|a, b| b.peak.total_cmp(&a.peak));
+        found
             .into_iter()
             .enumerate()
             .filter(|(i, r)| {
@@ -197,65 +198,6 @@ fn upsample(grid: &[f32], size: usize, out: usize) -> Vec<f32> {
         }
     }
     result
-}
-
-struct Region {
-    x0: usize,
-    y0: usize,
-    x1: usize,
-    y1: usize,
-    peak: f32,
-    cells: usize,
-}
-
-/// 4-connected regions of cells ≥ `threshold`.
-fn components(map: &[f32], size: usize, threshold: f32) -> Vec<Region> {
-    let mut seen = vec![false; map.len()];
-    let mut regions = Vec::new();
-    for start in 0..map.len() {
-        if seen[start] || map[start] < threshold {
-            continue;
-        }
-        let mut region = Region {
-            x0: size,
-            y0: size,
-            x1: 0,
-            y1: 0,
-            peak: 0.0,
-            cells: 0,
-        };
-        let mut stack = vec![start];
-        seen[start] = true;
-        while let Some(i) = stack.pop() {
-            let (x, y) = (i % size, i / size);
-            region.x0 = region.x0.min(x);
-            region.x1 = region.x1.max(x);
-            region.y0 = region.y0.min(y);
-            region.y1 = region.y1.max(y);
-            region.peak = region.peak.max(map[i]);
-            region.cells += 1;
-            let mut visit = |j: usize| {
-                if !seen[j] && map[j] >= threshold {
-                    seen[j] = true;
-                    stack.push(j);
-                }
-            };
-            if x > 0 {
-                visit(i - 1);
-            }
-            if x + 1 < size {
-                visit(i + 1);
-            }
-            if y > 0 {
-                visit(i - size);
-            }
-            if y + 1 < size {
-                visit(i + size);
-            }
-        }
-        regions.push(region);
-    }
-    regions
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ pub mod faces;
 pub mod labeler;
 pub mod people;
 pub mod properties;
+pub mod regions;
 pub mod resize;
 pub mod scene;
 pub mod taxonomy;

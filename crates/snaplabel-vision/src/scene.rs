@@ -69,29 +69,26 @@ pub fn cues(image: &RgbImage) -> SceneCues {
     let gradient = |x: u32, y: u32| {
         (luma(x + 1, y) - luma(x - 1, y)).abs() + (luma(x, y + 1) - luma(x, y - 1)).abs()
     };
+    // One pass inside a one-pixel border: sky is looked for in the top third (h ≥ 6, so it has
+    // rows), vegetation everywhere.
     let top = h / 3;
     let (mut sky, mut blue_sky, mut counted) = (0usize, 0usize, 0usize);
-    for y in 1..top.max(2) {
-        for x in 1..w - 1 {
-            counted += 1;
-            let (hue, sat, val) = hsv(small.get_pixel(x, y));
-            let blue = (185.0..=250.0).contains(&hue) && sat > 0.12 && val > 0.35;
-            let pale = sat < 0.12 && val > 0.7;
-            if gradient(x, y) < 18.0 && (blue || pale) {
-                sky += 1;
-                blue_sky += blue as usize;
-            }
-        }
-    }
     let (mut green, mut inside) = (0usize, 0usize);
     for y in 1..h - 1 {
         for x in 1..w - 1 {
             inside += 1;
             let (hue, sat, val) = hsv(small.get_pixel(x, y));
-            if (65.0..=165.0).contains(&hue)
-                && sat > 0.2
-                && val > 0.12
-                && gradient(x, y) > FOLIAGE_TEXTURE
+            let texture = gradient(x, y);
+            if y < top {
+                counted += 1;
+                let blue = (185.0..=250.0).contains(&hue) && sat > 0.12 && val > 0.35;
+                let pale = sat < 0.12 && val > 0.7;
+                if texture < 18.0 && (blue || pale) {
+                    sky += 1;
+                    blue_sky += blue as usize;
+                }
+            }
+            if (65.0..=165.0).contains(&hue) && sat > 0.2 && val > 0.12 && texture > FOLIAGE_TEXTURE
             {
                 green += 1;
             }

@@ -92,8 +92,9 @@ impl Taxonomy {
             .is_some_and(|&l| l == label || self.labels[l].parents.contains(&label))
     }
 
-    /// The probability of one label: the sum over the classes at or below it, capped at 1 (as
-    /// [`Taxonomy::aggregate`] computes it for every label).
+    /// The probability of one label: the sum over every class at or below it, capped at 1.
+    /// Unlike [`Taxonomy::aggregate`] it keeps classes under the contribution floor: it gates
+    /// the text detector, whose threshold was measured on this whole sum.
     pub fn probability_of(&self, label: usize, probabilities: &[f32]) -> f32 {
         probabilities
             .iter()

@@ -10,6 +10,7 @@
 use crate::VisionError;
 use crate::detector::{self, Detection, Rect};
 use crate::engine::{Network, Tensor};
+use crate::regions::{ConnectedRegion, connected_regions};
 use crate::resize::{Region, resize_region};
 use image::RgbImage;
 
@@ -75,39 +76,13 @@ pub fn detect(
 pub fn lines(map: &[f32], width: usize, height: usize, threshold: f32) -> Vec<TextLine> {
     // A pixel is text above the threshold; NaN (never expected from the network) is not.
     let is_text = |v: f32| v.is_finite() && v >= PIXEL_THRESHOLD;
-    let mut seen = vec![false; map.len()];
     let mut found = Vec::new();
-    let mut stack = Vec::new();
-    for start in 0..map.len() {
-        if seen[start] || !is_text(map[start]) {
+    for region in connected_regions(map, width, height, is_text) {
+        let score = region.mean();
+        if region.cells < MIN_AREA || score < threshold {
             continue;
         }
-        seen[start] = true;
-        stack.push(start);
-        let (mut x0, mut y0, mut x1, mut y1) = (width, height, 0, 0);
-        let (mut area, mut sum) = (0usize, 0.0f32);
-        while let Some(i) = stack.pop() {
-            let (x, y) = (i % width, i / width);
-            (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
-            area += 1;
-            sum += map[i];
-            let neighbours = [
-                (x > 0).then(|| i - 1),
-                (x + 1 < width).then(|| i + 1),
-                (y > 0).then(|| i - width),
-                (y + 1 < height).then(|| i + width),
-            ];
-            for n in neighbours.into_iter().flatten() {
-                if !seen[n] && is_text(map[n]) {
-                    seen[n] = true;
-                    stack.push(n);
-                }
-            }
-        }
-        let score = sum / area as f32;
-        if area < MIN_AREA || score < threshold {
-            continue;
-        }
+        let ConnectedRegion { x0, y0, x1, y1, .. } = region;
         // DB's unclip: grow by area × ratio / perimeter on every side.
         let (bw, bh) = ((x1 - x0 + 1) as f32, (y1 - y0 + 1) as f32);
         let grow = bw * bh * UNCLIP_RATIO / (2.0 * (bw + bh));
