@@ -591,7 +591,7 @@ mod tests {
     #[test]
     fn config_json_of_the_dev_stack_parses() {
         let json = r#"{"api_base":"http://127.0.0.1:8080/api","region":"us-east-1",
-            "identity":{"endpoint":"http://127.0.0.1:8080","pool_id":"us-east-1:x","header":"x-snaplabel-identity"},
+            "identity":{"endpoint":"http://127.0.0.1:8080","pool_id":"us-east-1:x"},
             "limits":{"max_upload_bytes":20000000,"content_types":["image/jpeg"]},"labeler":"local"}"#;
         let config = parse_config(json).unwrap();
         assert_eq!(

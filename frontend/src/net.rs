@@ -1,6 +1,9 @@
-//! Talking to the backend from the browser: `/config.json`, the guest identity (Cognito
-//! `GetId`), the presign API, the upload itself (XMLHttpRequest, for progress events), and HEAD
+//! Talking to the backend from the browser: `/config.json`, the guest identity (Cognito `GetId`,
+//! kept in localStorage) and the token proving it (`GetOpenIdToken`, kept in memory for a few
+//! minutes), the presign API, the upload itself (XMLHttpRequest, for progress events), and HEAD
 //! polling of the result.
+//!
+//! The identity id is a secret: it goes to Cognito only. The API gets the token.
 
 use crate::logic::{Backoff, BrowserConfig, PollAnswer, classify_head, parse_config, parse_result};
 use futures::channel::oneshot;
@@ -64,6 +67,51 @@ pub async fn load_config() -> Result<BrowserConfig, Failure> {
 pub struct Backend {
     pub config: BrowserConfig,
     identity: RefCell<Option<String>>,
+    /// The identity's OpenID token and when it was obtained (ms since the epoch).
+    token: RefCell<Option<(String, f64)>>,
+}
+
+/// Cognito's tokens last 10 minutes; one is reused for this long.
+const TOKEN_REUSE_MS: f64 = 8.0 * 60.0 * 1000.0;
+
+/// An awsJson1_1 call to the Cognito Identity endpoint: the HTTP status, the `__type` of an
+/// error (without any namespace) and the JSON answer.
+async fn cognito(
+    endpoint: &str,
+    operation: &str,
+    body: serde_json::Value,
+) -> Result<(u16, String, serde_json::Value), Failure> {
+    let response = Request::post(endpoint)
+        .header("X-Amz-Target", &format!("AWSCognitoIdentityService.{operation}"))
+        .header("Content-Type", "application/x-amz-json-1.1")
+        .body(body.to_string())
+        .map_err(|_| Failure::new("internal", "could not build the identity request"))?
+        .send()
+        .await
+        .map_err(|_| Failure::network("getting a guest identity"))?;
+    let status = response.status();
+    let json: serde_json::Value = response.json().await.unwrap_or_default();
+    let kind = json["__type"]
+        .as_str()
+        .unwrap_or_default()
+        .rsplit('#')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    Ok((status, kind, json))
+}
+
+fn identity_refused(status: u16, kind: &str) -> Failure {
+    if status == 429 || kind == "TooManyRequestsException" {
+        return Failure::new(
+            "rate_limited",
+            "Too many new guests right now; try again in a moment.",
+        );
+    }
+    Failure::new(
+        "invalid_identity",
+        format!("The identity service refused a guest identity (HTTP {status})."),
+    )
 }
 
 impl Backend {
@@ -74,32 +122,25 @@ impl Backend {
         Rc::new(Backend {
             config,
             identity: RefCell::new(identity),
+            token: RefCell::new(None),
         })
     }
 
     /// The guest identity id, from localStorage or a fresh Cognito `GetId`.
-    pub async fn identity(&self) -> Result<String, Failure> {
+    async fn identity(&self) -> Result<String, Failure> {
         if let Some(id) = self.identity.borrow().clone() {
             return Ok(id);
         }
         let identity = &self.config.identity;
-        let body = serde_json::json!({ "IdentityPoolId": identity.pool_id }).to_string();
-        let response = Request::post(&identity.endpoint)
-            .header("X-Amz-Target", "AWSCognitoIdentityService.GetId")
-            .header("Content-Type", "application/x-amz-json-1.1")
-            .body(body)
-            .map_err(|_| Failure::new("internal", "could not build the identity request"))?
-            .send()
-            .await
-            .map_err(|_| Failure::network("getting a guest identity"))?;
-        let status = response.status();
-        let json: serde_json::Value = response.json().await.unwrap_or_default();
+        let (status, kind, json) = cognito(
+            &identity.endpoint,
+            "GetId",
+            serde_json::json!({ "IdentityPoolId": identity.pool_id }),
+        )
+        .await?;
         let id = json["IdentityId"].as_str().unwrap_or_default().to_string();
         if status != 200 || id.is_empty() {
-            return Err(Failure::new(
-                "invalid_identity",
-                format!("The identity service refused a guest identity (HTTP {status})."),
-            ));
+            return Err(identity_refused(status, &kind));
         }
         if let Some(s) = storage() {
             let _ = s.set_item(&identity_storage_key(&self.config), &id);
@@ -108,16 +149,53 @@ impl Backend {
         Ok(id)
     }
 
+    /// A token proving the identity (Cognito `GetOpenIdToken`), reused while it is fresh. An
+    /// identity Cognito no longer knows (a wiped dev data folder, a new pool) is replaced once.
+    async fn token(&self) -> Result<String, Failure> {
+        let now = js_sys::Date::now();
+        if let Some((token, at)) = self.token.borrow().clone()
+            && now - at < TOKEN_REUSE_MS
+        {
+            return Ok(token);
+        }
+        for attempt in 0..2 {
+            let id = self.identity().await?;
+            let (status, kind, json) = cognito(
+                &self.config.identity.endpoint,
+                "GetOpenIdToken",
+                serde_json::json!({ "IdentityId": id }),
+            )
+            .await?;
+            if let Some(token) = json["Token"].as_str().filter(|_| status == 200) {
+                *self.token.borrow_mut() = Some((token.to_string(), now));
+                return Ok(token.to_string());
+            }
+            let unknown = matches!(
+                kind.as_str(),
+                "ResourceNotFoundException" | "InvalidParameterException" | "NotAuthorizedException"
+            );
+            if !unknown || attempt == 1 {
+                return Err(identity_refused(status, &kind));
+            }
+            self.forget_identity();
+        }
+        Err(Failure::new(
+            "invalid_identity",
+            "The identity service keeps refusing a guest identity.",
+        ))
+    }
+
     /// Forgets a stored identity the server no longer knows (a wiped dev data folder, a new pool).
     fn forget_identity(&self) {
         if let Some(s) = storage() {
             let _ = s.remove_item(&identity_storage_key(&self.config));
         }
         *self.identity.borrow_mut() = None;
+        *self.token.borrow_mut() = None;
     }
 
-    /// Sends an API request with the identity header; an identity the server rejects is replaced
-    /// by a fresh one once.
+    /// Sends an API request with the identity's token; a token the server refuses is replaced
+    /// once (it may have expired, or the identity be unknown).
     async fn api(
         &self,
         method: Method,
@@ -125,10 +203,10 @@ impl Backend {
         body: Option<String>,
     ) -> Result<String, Failure> {
         for attempt in 0..2 {
-            let identity = self.identity().await?;
+            let token = self.token().await?;
             let mut request = RequestBuilder::new(&self.config.api_url(path))
                 .method(method.clone())
-                .header(&self.config.identity.header, &identity);
+                .header("Authorization", &format!("Bearer {token}"));
             let request = match &body {
                 Some(json) => {
                     request = request.header("Content-Type", "application/json");
@@ -153,7 +231,7 @@ impl Backend {
                 && error.code == snaplabel_core::ErrorCode::InvalidIdentity
                 && attempt == 0
             {
-                self.forget_identity();
+                *self.token.borrow_mut() = None;
                 continue;
             }
             return Err(match error {
@@ -265,6 +343,11 @@ pub async fn upload(
         Ok(403) => Err(Failure::new(
             "upload_refused",
             "Storage refused the upload: the link expired or the file changed. Try again.",
+        )),
+        // `If-None-Match: *` is signed into every link: it uploads one file, once.
+        Ok(409 | 412) => Err(Failure::new(
+            "upload_refused",
+            "This upload link was already used; each link uploads one file once. Try again for a new one.",
         )),
         Ok(status) => Err(Failure::new(
             "upload_failed",

@@ -4,7 +4,9 @@
 //!   become their long form, `{"Fn::Sub": …}`) so tests can reason about it as JSON.
 //! - [`Template::violations`] lists every broken deployment invariant: the label trigger is
 //!   limited to `uploads/`, buckets are private and encrypted, no IAM `Allow` uses wildcard
-//!   actions or `Resource: "*"` on S3, guests get no S3 access, CORS is not open to any site.
+//!   actions or `Resource: "*"` on S3, guests get no S3 access, CORS is not open to any site,
+//!   what a guest can cost is bounded (reserved concurrency, upload quota, decode memory), every
+//!   response of the distribution carries the security headers, and failures raise alarms.
 //! - [`browser_config`] turns the stack outputs into the app's `config.json`.
 
 use serde_json::{Map, Value, json};
@@ -65,7 +67,114 @@ impl Template {
         self.check_policies(&mut found);
         self.check_guest_role(&mut found);
         self.check_cors(&mut found);
+        self.check_cost_bounds(&mut found);
+        self.check_security_headers(&mut found);
+        self.check_alarms(&mut found);
         found
+    }
+
+    /// Both functions have reserved concurrency from a parameter; guests have an upload quota;
+    /// the label function's memory leaves room for a decode budget.
+    fn check_cost_bounds(&self, found: &mut Vec<String>) {
+        for (name, function) in self.resources_of_type("AWS::Serverless::Function") {
+            let reserved = &function["Properties"]["ReservedConcurrentExecutions"];
+            match reserved["Ref"].as_str() {
+                Some(parameter) if self.0["Parameters"][parameter]["Default"].is_number() => {}
+                _ => found.push(format!(
+                    "{name}: no reserved concurrency (a parameter with a default)"
+                )),
+            }
+        }
+        let presign = &self.0["Resources"]["PresignFunction"]["Properties"];
+        if presign["Environment"]["Variables"]["SNAPLABEL_UPLOADS_PER_HOUR"].is_null() {
+            found.push("PresignFunction: no per-guest upload quota".into());
+        }
+        if presign["Environment"]["Variables"]["SNAPLABEL_OWNER_KEY"].is_null() {
+            found.push("PresignFunction: no owner key (identity ids would end up in keys)".into());
+        }
+        if self.0["Parameters"]["LabelMemoryMB"]["MinValue"]
+            .as_u64()
+            .is_none_or(|m| m < 768)
+        {
+            found.push("LabelMemoryMB may go below 768 MB, too little for a decode budget".into());
+        }
+    }
+
+    /// Every cache behaviour of every distribution sends a response headers policy with a CSP
+    /// naming no wildcard and forbidding framing, HSTS, nosniff and `X-Frame-Options: DENY`.
+    fn check_security_headers(&self, found: &mut Vec<String>) {
+        for (name, distribution) in self.resources_of_type("AWS::CloudFront::Distribution") {
+            let config = &distribution["Properties"]["DistributionConfig"];
+            let behaviours = std::iter::once(&config["DefaultCacheBehavior"])
+                .chain(config["CacheBehaviors"].as_array().into_iter().flatten());
+            for behaviour in behaviours {
+                let path = behaviour["PathPattern"].as_str().unwrap_or("default");
+                let Some(policy) = behaviour["ResponseHeadersPolicyId"]["Ref"].as_str() else {
+                    found.push(format!("{name} ({path}): no response headers policy"));
+                    continue;
+                };
+                let headers = &self.0["Resources"][policy]["Properties"]
+                    ["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"];
+                let csp = strings(&headers["ContentSecurityPolicy"]["ContentSecurityPolicy"])
+                    .join(" ");
+                if csp.is_empty() || csp.contains('*') || csp.contains("'unsafe-eval'") {
+                    found.push(format!("{policy}: the CSP is missing or allows too much: {csp:?}"));
+                }
+                if !csp.contains("frame-ancestors 'none'") {
+                    found.push(format!("{policy}: the CSP allows framing"));
+                }
+                if headers["StrictTransportSecurity"]["AccessControlMaxAgeSec"]
+                    .as_u64()
+                    .is_none_or(|s| s < 31_536_000)
+                {
+                    found.push(format!("{policy}: no HSTS for at least a year"));
+                }
+                if headers["ContentTypeOptions"].is_null() {
+                    found.push(format!("{policy}: no X-Content-Type-Options: nosniff"));
+                }
+                if headers["FrameOptions"]["FrameOption"] != "DENY" {
+                    found.push(format!("{policy}: no X-Frame-Options: DENY"));
+                }
+            }
+        }
+    }
+
+    /// Parked upload events, and errors and throttles of every function, alarm to an SNS topic.
+    fn check_alarms(&self, found: &mut Vec<String>) {
+        let alarms: Vec<&Value> = self
+            .resources_of_type("AWS::CloudWatch::Alarm")
+            .map(|(_, a)| &a["Properties"])
+            .filter(|a| {
+                a["AlarmActions"].as_array().into_iter().flatten().any(|action| {
+                    action["Ref"]
+                        .as_str()
+                        .is_some_and(|t| self.0["Resources"][t]["Type"] == "AWS::SNS::Topic")
+                })
+            })
+            .collect();
+        let watches = |metric: &str, dimension: &Value| {
+            alarms.iter().any(|a| {
+                a["MetricName"] == metric
+                    && a["Dimensions"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|d| &d["Value"] == dimension)
+            })
+        };
+        for (name, _) in self.resources_of_type("AWS::Serverless::Function") {
+            for metric in ["Errors", "Throttles"] {
+                if !watches(metric, &json!({"Ref": name})) {
+                    found.push(format!("{name}: no alarm on {metric}"));
+                }
+            }
+        }
+        for (name, _) in self.resources_of_type("AWS::SQS::Queue") {
+            let queue = json!({"Fn::GetAtt": [name, "QueueName"]});
+            if !watches("ApproximateNumberOfMessagesVisible", &queue) {
+                found.push(format!("{name}: no alarm when events are parked"));
+            }
+        }
     }
 
     /// The label function runs for `uploads/` only, so its own results can never trigger it.

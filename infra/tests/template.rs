@@ -85,27 +85,113 @@ fn the_label_function_reads_uploads_and_writes_only_results() {
 }
 
 #[test]
-fn the_presign_function_signs_only_for_its_prefixes() {
+fn the_presign_function_signs_only_for_its_prefixes_and_never_calls_cognito() {
     let t = template();
+    let bucket = "arn:${AWS::Partition}:s3:::${NamePrefix}-images-${AWS::AccountId}-${AWS::Region}";
     let grants = s3_grants(&t, "PresignFunction");
-    let puts: Vec<&String> = grants
-        .iter()
-        .filter(|(a, _)| a == "s3:PutObject")
-        .map(|(_, r)| r)
-        .collect();
-    assert_eq!(puts, ["${ImageBucket.Arn}/uploads/*"]);
+    let expected: Vec<(String, String)> = [
+        ("s3:GetObject", format!("{bucket}/labels/*")),
+        ("s3:GetObject", format!("{bucket}/uploads/*")),
+        ("s3:ListBucket", bucket.to_string()),
+        ("s3:PutObject", format!("{bucket}/quota/*")),
+        ("s3:PutObject", format!("{bucket}/uploads/*")),
+    ]
+    .into_iter()
+    .map(|(a, r)| (a.to_string(), r))
+    .collect();
+    assert_eq!(grants, expected);
+    // Guests prove themselves with tokens checked against Cognito's public keys: no Cognito
+    // control-plane call per upload, so no Cognito permission at all.
     assert!(
-        grants
+        t.statements_of("PresignFunction")
             .iter()
-            .all(|(_, r)| r.ends_with("/uploads/*") || r.ends_with("/labels/*") || r.is_empty()),
-        "{grants:?}"
+            .all(|s| strings(&s["Action"]).iter().all(|a| !a.starts_with("cognito"))),
+        "the presign function may call no Cognito API"
     );
-    let cognito = t
-        .statements_of("PresignFunction")
-        .into_iter()
-        .find(|s| s["Action"][0] == "cognito-identity:DescribeIdentity")
-        .expect("identity verification allowed");
-    assert!(strings(&cognito["Resource"])[0].contains("identitypool/${GuestIdentityPool}"));
+    let env = &t.0["Resources"]["PresignFunction"]["Properties"]["Environment"]["Variables"];
+    assert_eq!(
+        strings(&env["SNAPLABEL_OWNER_KEY"]),
+        ["{{resolve:secretsmanager:${OwnerKeySecret}:SecretString}}"]
+    );
+    assert_eq!(
+        t.0["Resources"]["OwnerKeySecret"]["Properties"]["GenerateSecretString"]["PasswordLength"],
+        64
+    );
+}
+
+#[test]
+fn what_a_guest_can_cost_is_bounded_by_parameters_with_defaults() {
+    let t = template();
+    let p = &t.0["Parameters"];
+    for (function, parameter, default) in [
+        ("LabelFunction", "LabelReservedConcurrency", 5),
+        ("PresignFunction", "PresignReservedConcurrency", 10),
+    ] {
+        assert_eq!(
+            t.0["Resources"][function]["Properties"]["ReservedConcurrentExecutions"]["Ref"],
+            parameter
+        );
+        assert_eq!(p[parameter]["Default"], default, "{parameter}");
+    }
+    let env = &t.0["Resources"]["PresignFunction"]["Properties"]["Environment"]["Variables"];
+    assert_eq!(env["SNAPLABEL_UPLOADS_PER_HOUR"]["Ref"], "GuestUploadsPerHour");
+    assert_eq!(p["GuestUploadsPerHour"]["Default"], 100);
+    // The label function's decode budget comes from its memory (AWS_LAMBDA_FUNCTION_MEMORY_SIZE):
+    // at the smallest memory allowed, the budget plus everything else still fits.
+    let smallest = p["LabelMemoryMB"]["MinValue"].as_u64().unwrap();
+    let budget = snaplabel_core::config::decode_budget_for_memory_mb(smallest);
+    assert!(
+        budget + snaplabel_core::config::LABEL_FUNCTION_BASE_BYTES <= smallest * 1024 * 1024,
+        "{smallest} MB"
+    );
+    assert!(budget >= snaplabel_core::config::MIN_DECODE_BUDGET_BYTES);
+    // Quota markers expire; the uploads they count are long gone from the window by then.
+    let rules = &t.0["Resources"]["ImageBucket"]["Properties"]["LifecycleConfiguration"]["Rules"];
+    assert!(
+        rules
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["Prefix"] == "quota/" && r["ExpirationInDays"] == 1)
+    );
+    // Browsers must be allowed to send the If-None-Match the upload URLs sign.
+    let cors = &t.0["Resources"]["ImageBucket"]["Properties"]["CorsConfiguration"]["CorsRules"][0];
+    assert!(strings(&cors["AllowedHeaders"]).contains(&"if-none-match".to_string()));
+}
+
+#[test]
+fn the_csp_allows_exactly_the_app_the_bucket_and_cognito() {
+    let t = template();
+    let policy = &t.0["Resources"]["SecurityHeaders"]["Properties"]["ResponseHeadersPolicyConfig"]
+        ["SecurityHeadersConfig"];
+    let csp = strings(&policy["ContentSecurityPolicy"]["ContentSecurityPolicy"]);
+    assert_eq!(
+        csp,
+        [snaplabel_core::api::content_security_policy(
+            "https://${NamePrefix}-images-${AWS::AccountId}-${AWS::Region}.s3.${AWS::Region}.amazonaws.com",
+            "https://cognito-identity.${AWS::Region}.amazonaws.com",
+        )],
+        "the template's CSP is the one snaplabel dev serves (and the browser tests run under)"
+    );
+    assert_eq!(policy["StrictTransportSecurity"]["AccessControlMaxAgeSec"], 63_072_000);
+    assert_eq!(policy["FrameOptions"]["FrameOption"], "DENY");
+    assert_eq!(policy["ContentTypeOptions"]["Override"], true);
+}
+
+#[test]
+fn parked_events_errors_and_throttles_alarm_to_a_topic_with_an_optional_email() {
+    let t = template();
+    let alarms: Vec<&Value> = t
+        .resources_of_type("AWS::CloudWatch::Alarm")
+        .map(|(_, a)| &a["Properties"])
+        .collect();
+    assert_eq!(alarms.len(), 5);
+    assert!(alarms.iter().all(|a| a["AlarmActions"] == serde_json::json!([{"Ref": "AlarmTopic"}])));
+    assert!(alarms.iter().all(|a| a["TreatMissingData"] == "notBreaching"));
+    let subscription = &t.0["Resources"]["AlarmEmailSubscription"];
+    assert_eq!(subscription["Condition"], "HasAlarmEmail");
+    assert_eq!(subscription["Properties"]["Endpoint"]["Ref"], "AlarmEmail");
+    assert_eq!(t.0["Parameters"]["AlarmEmail"]["Default"], "");
 }
 
 #[test]
@@ -141,19 +227,32 @@ fn parameters_choose_labeler_memory_architecture_size_origin_and_retention() {
 }
 
 #[test]
-fn the_spa_is_served_privately_through_cloudfront() {
+fn the_spa_and_the_api_are_served_through_cloudfront() {
     let t = template();
     let distribution = &t.0["Resources"]["Distribution"]["Properties"]["DistributionConfig"];
-    assert_eq!(
-        distribution["DefaultCacheBehavior"]["ViewerProtocolPolicy"],
-        "redirect-to-https"
-    );
+    let default = &distribution["DefaultCacheBehavior"];
+    assert_eq!(default["ViewerProtocolPolicy"], "redirect-to-https");
     assert!(distribution["Origins"][0]["OriginAccessControlId"].is_object());
-    let errors = distribution["CustomErrorResponses"].as_array().unwrap();
-    assert!(
-        errors
-            .iter()
-            .all(|e| e["ResponsePagePath"] == "/index.html")
+    // Client-side routes by a viewer-request function, not a distribution-wide error page (which
+    // would turn the API's own 403 and 404 answers into the app).
+    assert!(distribution.get("CustomErrorResponses").is_none());
+    assert_eq!(
+        default["FunctionAssociations"][0]["FunctionARN"]["Fn::GetAtt"][0],
+        "SpaRoutes"
+    );
+    // The API on the same origin: the token and the query reach the function, nothing is cached.
+    let api = &distribution["CacheBehaviors"][0];
+    assert_eq!(api["PathPattern"], "/api/*");
+    assert_eq!(api["TargetOriginId"], "api");
+    let cache = &t.0["Resources"]["ApiCachePolicy"]["Properties"]["CachePolicyConfig"];
+    assert_eq!(cache["DefaultTTL"], 0);
+    assert_eq!(
+        cache["ParametersInCacheKeyAndForwardedToOrigin"]["HeadersConfig"]["Headers"],
+        serde_json::json!(["Authorization"])
+    );
+    assert_eq!(
+        strings(&t.0["Outputs"]["ApiBase"]["Value"]),
+        ["https://${Distribution.DomainName}/api"]
     );
 }
 
@@ -171,7 +270,7 @@ fn each_way_of_breaking_an_invariant_is_caught() {
             "wildcard action",
         ),
         (
-            "Action: [s3:PutObject, s3:GetObject]\n              Resource: !Sub \"${ImageBucket.Arn}/uploads/*\"",
+            "Action: [s3:PutObject, s3:GetObject]\n              Resource: !Sub \"arn:${AWS::Partition}:s3:::${NamePrefix}-images-${AWS::AccountId}-${AWS::Region}/uploads/*\"",
             "Action: [s3:PutObject, s3:GetObject]\n              Resource: \"*\"",
             "S3 Allow on resource \"*\"",
         ),
@@ -195,6 +294,48 @@ fn each_way_of_breaking_an_invariant_is_caught() {
             "AllowClassicFlow: true",
             "classic (basic) auth flow",
         ),
+        (
+            "      ReservedConcurrentExecutions: !Ref LabelReservedConcurrency\n",
+            "",
+            "LabelFunction: no reserved concurrency",
+        ),
+        (
+            "          SNAPLABEL_UPLOADS_PER_HOUR: !Ref GuestUploadsPerHour\n",
+            "",
+            "no per-guest upload quota",
+        ),
+        (
+            "          SNAPLABEL_OWNER_KEY:",
+            "          SNAPLABEL_OWNER_KEX:",
+            "no owner key",
+        ),
+        ("    MinValue: 768", "    MinValue: 512", "too little for a decode budget"),
+        (
+            "            ResponseHeadersPolicyId: !Ref SecurityHeaders\n\n",
+            "\n",
+            "(/api/*): no response headers policy",
+        ),
+        ("FrameOption: DENY", "FrameOption: SAMEORIGIN", "X-Frame-Options: DENY"),
+        (
+            "frame-ancestors 'none'",
+            "frame-ancestors *",
+            "the CSP is missing or allows too much",
+        ),
+        (
+            "AccessControlMaxAgeSec: 63072000",
+            "AccessControlMaxAgeSec: 300",
+            "no HSTS",
+        ),
+        (
+            "      MetricName: Throttles\n      Dimensions:\n        - Name: FunctionName\n          Value: !Ref LabelFunction",
+            "      MetricName: Throttles\n      Dimensions:\n        - Name: FunctionName\n          Value: !Ref Nothing",
+            "LabelFunction: no alarm on Throttles",
+        ),
+        (
+            "          Value: !GetAtt FailedEventsQueue.QueueName",
+            "          Value: other-queue",
+            "FailedEventsQueue: no alarm when events are parked",
+        ),
     ];
     for (from, to, expected) in cases {
         let violations = edited(from, to).violations();
@@ -208,7 +349,7 @@ fn each_way_of_breaking_an_invariant_is_caught() {
 #[test]
 fn config_json_comes_from_the_stack_outputs() {
     let outputs: BTreeMap<String, String> = [
-        ("ApiBase", "https://abc.lambda-url.eu-west-1.on.aws/api"),
+        ("ApiBase", "https://d111.cloudfront.net/api"),
         ("Region", "eu-west-1"),
         ("IdentityPoolId", "eu-west-1:1111-2222"),
         ("MaxUploadBytes", "20000000"),
@@ -220,14 +361,13 @@ fn config_json_comes_from_the_stack_outputs() {
     let config = browser_config(&outputs).unwrap();
     assert_eq!(
         config.api_url("uploads"),
-        "https://abc.lambda-url.eu-west-1.on.aws/api/uploads"
+        "https://d111.cloudfront.net/api/uploads"
     );
     assert_eq!(
         config.identity.endpoint,
         "https://cognito-identity.eu-west-1.amazonaws.com/"
     );
     assert_eq!(config.identity.pool_id, "eu-west-1:1111-2222");
-    assert_eq!(config.identity.header, "x-snaplabel-identity");
     assert_eq!(config.limits.max_upload_bytes, 20_000_000);
     let mut missing = outputs.clone();
     missing.remove("IdentityPoolId");

@@ -164,6 +164,9 @@ pub fn build() -> Result<WebBuild> {
     fs::copy(frontend.join("style.css"), staging.join("style.css")).map_err(|e| e.to_string())?;
     let html = fs::read_to_string(frontend.join("index.html")).map_err(|e| e.to_string())?;
     fs::write(staging.join("index.html"), without_trunk(&html)?).map_err(|e| e.to_string())?;
+    // Started from a file, not an inline script: the app's Content-Security-Policy allows
+    // scripts from its own origin only.
+    fs::write(staging.join("boot.js"), BOOT_JS).map_err(|e| e.to_string())?;
     let _ = fs::remove_dir_all(&dist);
     fs::rename(&staging, &dist).map_err(|e| e.to_string())?;
 
@@ -179,8 +182,12 @@ pub fn build() -> Result<WebBuild> {
     Ok(WebBuild { dist })
 }
 
-/// Replaces Trunk's two asset links with what Trunk would emit for them. Paths stay relative,
-/// so the app works under any prefix (S3 website, CloudFront, `snaplabel dev`).
+const BOOT_JS: &str =
+    "import init from \"./snaplabel.js\";\ninit({ module_or_path: \"./snaplabel_bg.wasm\" });\n";
+
+/// Replaces Trunk's two asset links with what Trunk would emit for them (the start-up script as a
+/// file, `boot.js`). Paths stay relative, so the app works under any prefix (S3 website,
+/// CloudFront, `snaplabel dev`).
 fn without_trunk(html: &str) -> Result<String> {
     let mut out = String::with_capacity(html.len());
     let mut replaced = 0;
@@ -191,7 +198,7 @@ fn without_trunk(html: &str) -> Result<String> {
             out.push_str(&format!(
                 "{indent}<link rel=\"modulepreload\" href=\"./snaplabel.js\" />\n\
                  {indent}<link rel=\"preload\" href=\"./snaplabel_bg.wasm\" as=\"fetch\" type=\"application/wasm\" crossorigin />\n\
-                 {indent}<script type=\"module\">import init from \"./snaplabel.js\"; init({{ module_or_path: \"./snaplabel_bg.wasm\" }});</script>\n"
+                 {indent}<script type=\"module\" src=\"./boot.js\"></script>\n"
             ));
             replaced += 1;
         } else if trimmed.starts_with("<link data-trunk rel=\"css\"") {

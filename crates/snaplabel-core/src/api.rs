@@ -71,8 +71,68 @@ pub struct UploadSummary {
     pub result: ResultLocation,
 }
 
-/// The header that carries the guest identity id to the presign API.
-pub const IDENTITY_HEADER: &str = "x-snaplabel-identity";
+/// How a guest proves who it is to the presign API: `Authorization: Bearer <token>`, the token
+/// being the OpenID token Cognito's `GetOpenIdToken` gave for the guest's identity. The identity
+/// id itself never travels to the API.
+pub const BEARER_PREFIX: &str = "Bearer ";
+
+/// User metadata key recording the client's original file name (percent-encoded: headers are
+/// ASCII).
+pub const FILENAME_METADATA: &str = "original-filename";
+
+/// S3 refuses an object whose user metadata (keys and values, in UTF-8 bytes) exceeds 2 KB. The
+/// encoded file name is kept to half of that, so the key and any other metadata still fit.
+pub const MAX_FILENAME_METADATA_BYTES: usize = 1024;
+
+/// The `x-amz-meta-original-filename` value for a client's file name: percent-encoded, and cut
+/// on a character boundary (the extension kept, `…` marking the cut) to at most
+/// [`MAX_FILENAME_METADATA_BYTES`]. `None` for a blank name.
+pub fn filename_metadata(name: &str) -> Option<String> {
+    const CUT_MARK: &str = "…";
+    let encode = |s: &str| {
+        percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    };
+    let name = name.trim();
+    if name.is_empty() {
+        return None;
+    }
+    let whole = encode(name);
+    if whole.len() <= MAX_FILENAME_METADATA_BYTES {
+        return Some(whole);
+    }
+    // An extension is a short run of letters and digits after the last dot; anything longer is
+    // part of the name and may be cut.
+    let (stem, extension) = match name.rsplit_once('.') {
+        Some((stem, ext))
+            if !stem.is_empty()
+                && (1..=10).contains(&ext.chars().count())
+                && ext.chars().all(char::is_alphanumeric) =>
+        {
+            (stem, encode(&format!(".{ext}")))
+        }
+        _ => (name, String::new()),
+    };
+    let budget = MAX_FILENAME_METADATA_BYTES - extension.len() - encode(CUT_MARK).len();
+    let mut kept = String::new();
+    let mut used = 0;
+    for c in stem.chars() {
+        let mut buf = [0u8; 4];
+        let encoded = encode(c.encode_utf8(&mut buf)).len();
+        if used + encoded > budget {
+            break;
+        }
+        used += encoded;
+        kept.push(c);
+    }
+    Some(format!("{}{}{extension}", encode(&kept), encode(CUT_MARK)))
+}
+
+/// The file name recorded by [`filename_metadata`], decoded.
+pub fn filename_from_metadata(value: &str) -> String {
+    percent_encoding::percent_decode_str(value)
+        .decode_utf8_lossy()
+        .into_owned()
+}
 
 /// `/config.json`: everything the browser app needs to find its backend, so one build of the
 /// app works under `snaplabel dev` and on S3/CloudFront. `snaplabel dev` serves it; the deploy
@@ -90,13 +150,13 @@ pub struct BrowserConfig {
     pub labeler: String,
 }
 
+/// Where the app gets its guest identity (`GetId`, once per browser) and the proof of it it
+/// sends to the API (`GetOpenIdToken`, valid for minutes). Both calls are unsigned, as in AWS.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BrowserIdentity {
-    /// Cognito Identity endpoint (awsJson1_1 `GetId`).
+    /// Cognito Identity endpoint (awsJson1_1).
     pub endpoint: String,
     pub pool_id: String,
-    /// Header that carries the identity id to the presign API.
-    pub header: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -121,7 +181,6 @@ impl BrowserConfig {
             identity: BrowserIdentity {
                 endpoint: identity_endpoint.into(),
                 pool_id: pool_id.into(),
-                header: IDENTITY_HEADER.into(),
             },
             limits: BrowserLimits {
                 max_upload_bytes,
@@ -149,9 +208,31 @@ impl BrowserConfig {
     }
 }
 
+/// The browser app's Content-Security-Policy: scripts, styles and the API from the app's own
+/// origin (WebAssembly compiled from it), images and uploads to the bucket, the guest identity
+/// from Cognito; nothing else, no framing, no plugins, no forms. CloudFront sends it in AWS
+/// (infra/template.yaml spells out the same policy, and its tests compare the two);
+/// `snaplabel dev` sends it with the app too, so the browser tests run under it.
+pub fn content_security_policy(bucket_origin: &str, identity_origin: &str) -> String {
+    format!(
+        "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; \
+         img-src 'self' data: blob: {bucket_origin}; connect-src 'self' {bucket_origin} {identity_origin}; \
+         base-uri 'none'; form-action 'none'; frame-ancestors 'none'; object-src 'none'"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_content_security_policy_names_exactly_its_origins() {
+        let csp = content_security_policy("https://b.s3.eu-west-1.amazonaws.com", "https://id.example");
+        assert!(csp.contains("connect-src 'self' https://b.s3.eu-west-1.amazonaws.com https://id.example;"));
+        assert!(csp.contains("frame-ancestors 'none'"));
+        assert!(!csp.contains('*'), "no wildcard source");
+        assert!(!csp.contains("  "), "{csp}");
+    }
 
     #[test]
     fn browser_config_round_trips_and_joins_paths() {
@@ -176,6 +257,40 @@ mod tests {
         assert_eq!(
             serde_json::from_str::<BrowserConfig>(&json).unwrap(),
             config
+        );
+    }
+
+    #[test]
+    fn file_names_fit_s3_metadata_and_keep_their_extension() {
+        assert_eq!(filename_metadata("  "), None);
+        assert_eq!(filename_metadata("cat.jpg").as_deref(), Some("cat%2Ejpg"));
+        for name in [
+            "a".repeat(1024) + ".jpeg",
+            "猫".repeat(1024) + ".png",
+            "😀".repeat(700) + ".webp",
+            "x".repeat(5000),
+            "é".repeat(300) + "." + &"b".repeat(40),
+        ] {
+            let value = filename_metadata(&name).unwrap();
+            assert!(
+                value.len() <= MAX_FILENAME_METADATA_BYTES,
+                "{} bytes",
+                value.len()
+            );
+            assert!(value.is_ascii());
+            let back = filename_from_metadata(&value);
+            assert!(back.contains('…'), "{back}");
+            let prefix: String = back.split('…').next().unwrap().to_string();
+            assert!(name.starts_with(&prefix), "cut on a character boundary");
+            if let Some((_, ext)) = name.rsplit_once('.').filter(|(_, e)| e.len() <= 10) {
+                assert!(back.ends_with(&format!(".{ext}")), "{back}");
+            }
+        }
+        // A name that fits is kept whole, whatever its script.
+        let name = "Überraschung 猫 (1).HEIC.jpg";
+        assert_eq!(
+            filename_from_metadata(&filename_metadata(name).unwrap()),
+            name
         );
     }
 }

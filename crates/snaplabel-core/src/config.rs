@@ -16,6 +16,59 @@ pub const DEFAULT_URL_EXPIRY_SECS: u64 = 900;
 /// Presigned URLs signed with SigV4 are valid for at most 7 days.
 pub const MAX_URL_EXPIRY_SECS: u64 = 7 * 24 * 3600;
 pub const DEFAULT_MAX_LABELS: u32 = 25;
+/// Upload URLs one guest may get per hour.
+pub const DEFAULT_UPLOADS_PER_HOUR: u32 = 100;
+/// Who signs the OpenID tokens of Amazon Cognito identity pools.
+pub const COGNITO_TOKEN_ISSUER: &str = "https://cognito-identity.amazonaws.com";
+/// Bytes the decoding of one image may hold at once when nothing says how much memory the process
+/// has: every pixel buffer (bit depth and alpha included) a decoder and the conversion to RGB
+/// need. Bigger images decode downscaled as they stream in (PNG) or are refused unread.
+pub const DEFAULT_DECODE_BUDGET_BYTES: u64 = 192 * 1024 * 1024;
+/// The smallest decode budget: enough for a 12 MP photo decoded whole.
+pub const MIN_DECODE_BUDGET_BYTES: u64 = 64 * 1024 * 1024;
+/// What a label function needs besides decoding: the runtime, the four networks and ONNX Runtime
+/// (measured ~200 MB resident), inference scratch and the downloaded bytes.
+pub const LABEL_FUNCTION_BASE_BYTES: u64 = 512 * 1024 * 1024;
+
+/// The decode budget of a function with `memory_mb` of memory (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`):
+/// half of what is left after [`LABEL_FUNCTION_BASE_BYTES`], between
+/// [`MIN_DECODE_BUDGET_BYTES`] and [`DEFAULT_DECODE_BUDGET_BYTES`], so that no accepted input
+/// can exhaust the function's memory.
+pub fn decode_budget_for_memory_mb(memory_mb: u64) -> u64 {
+    let memory = memory_mb.saturating_mul(1024 * 1024);
+    (memory.saturating_sub(LABEL_FUNCTION_BASE_BYTES) / 2)
+        .clamp(MIN_DECODE_BUDGET_BYTES, DEFAULT_DECODE_BUDGET_BYTES)
+}
+
+/// The key of the one-way function from guest identity ids to the owner segment of keys. A secret:
+/// with it, anyone who guessed an identity id could compute its owner segment. Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OwnerKey(String);
+
+impl OwnerKey {
+    pub const MIN_LEN: usize = 32;
+
+    pub fn new(key: impl Into<String>) -> Result<Self, ConfigError> {
+        let key = key.into();
+        if key.len() < Self::MIN_LEN {
+            return Err(ConfigError::invalid(
+                "SNAPLABEL_OWNER_KEY",
+                format!("must be at least {} characters", Self::MIN_LEN),
+            ));
+        }
+        Ok(OwnerKey(key))
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl fmt::Debug for OwnerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OwnerKey(<redacted>)")
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LabelerKind {
@@ -74,6 +127,21 @@ pub struct PipelineConfig {
     pub max_labels: u32,
     /// `SNAPLABEL_REQUIRE_IDENTITY`: `true` makes the presign API demand a verified guest identity.
     pub require_identity: bool,
+    /// `SNAPLABEL_IDENTITY_POOL_ID`: the Cognito identity pool whose guests may upload (the
+    /// audience of their tokens).
+    pub identity_pool_id: Option<String>,
+    /// `SNAPLABEL_TOKEN_ISSUER`: who signs the guests' OpenID tokens (`iss`).
+    pub token_issuer: String,
+    /// `SNAPLABEL_JWKS_URL`: where the issuer publishes its keys; by default
+    /// `{token_issuer}/.well-known/jwks_uri`, as Cognito does.
+    pub jwks_url: Option<String>,
+    /// `SNAPLABEL_OWNER_KEY`: the secret key of the owner segments.
+    pub owner_key: Option<OwnerKey>,
+    /// `SNAPLABEL_UPLOADS_PER_HOUR`: upload URLs one guest may get per hour.
+    pub uploads_per_hour: u32,
+    /// `SNAPLABEL_DECODE_BUDGET_BYTES`: memory the decoding of images may hold at once; by
+    /// default derived from `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` ([`decode_budget_for_memory_mb`]).
+    pub max_decode_bytes: u64,
 }
 
 impl PipelineConfig {
@@ -89,7 +157,23 @@ impl PipelineConfig {
             min_confidence: crate::detect::DEFAULT_MIN_CONFIDENCE,
             max_labels: DEFAULT_MAX_LABELS,
             require_identity: false,
+            identity_pool_id: None,
+            token_issuer: COGNITO_TOKEN_ISSUER.to_string(),
+            jwks_url: None,
+            owner_key: None,
+            uploads_per_hour: DEFAULT_UPLOADS_PER_HOUR,
+            max_decode_bytes: DEFAULT_DECODE_BUDGET_BYTES,
         }
+    }
+
+    /// Where the token issuer's keys are: [`Self::jwks_url`] or Cognito's convention.
+    pub fn jwks_url(&self) -> String {
+        self.jwks_url.clone().unwrap_or_else(|| {
+            format!(
+                "{}/.well-known/jwks_uri",
+                self.token_issuer.trim_end_matches('/')
+            )
+        })
     }
 
     /// Reads `SNAPLABEL_*` variables through `lookup` (normally `std::env::var(..).ok()`).
@@ -142,6 +226,27 @@ impl PipelineConfig {
                 &v,
                 1..=crate::detect::MAX_LABELS_LIMIT as u64,
             )? as u32;
+        }
+        config.identity_pool_id = get("SNAPLABEL_IDENTITY_POOL_ID");
+        if let Some(v) = get("SNAPLABEL_TOKEN_ISSUER") {
+            config.token_issuer = v.trim_end_matches('/').to_string();
+        }
+        config.jwks_url = get("SNAPLABEL_JWKS_URL");
+        config.owner_key = get("SNAPLABEL_OWNER_KEY").map(OwnerKey::new).transpose()?;
+        if let Some(v) = get("SNAPLABEL_UPLOADS_PER_HOUR") {
+            config.uploads_per_hour =
+                parse_in("SNAPLABEL_UPLOADS_PER_HOUR", &v, 1..=1_000_000)? as u32;
+        }
+        if let Some(v) = get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE") {
+            let memory_mb = parse_in("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", &v, 128..=10_240)?;
+            config.max_decode_bytes = decode_budget_for_memory_mb(memory_mb);
+        }
+        if let Some(v) = get("SNAPLABEL_DECODE_BUDGET_BYTES") {
+            config.max_decode_bytes = parse_in(
+                "SNAPLABEL_DECODE_BUDGET_BYTES",
+                &v,
+                MIN_DECODE_BUDGET_BYTES..=64 * 1024 * 1024 * 1024,
+            )?;
         }
         if let Some(v) = get("SNAPLABEL_REQUIRE_IDENTITY") {
             config.require_identity = match v.to_ascii_lowercase().as_str() {
@@ -273,6 +378,26 @@ mod tests {
         assert_eq!(c.max_labels, 10);
         assert!(c.require_identity);
 
+        let c = from(&[
+            ("SNAPLABEL_BUCKET", "pics"),
+            ("SNAPLABEL_IDENTITY_POOL_ID", "eu-west-1:pool"),
+            ("SNAPLABEL_TOKEN_ISSUER", "http://127.0.0.1:8080/"),
+            ("SNAPLABEL_OWNER_KEY", "0123456789abcdef0123456789abcdef"),
+            ("SNAPLABEL_UPLOADS_PER_HOUR", "20"),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024"),
+        ])
+        .unwrap();
+        assert_eq!(c.identity_pool_id.as_deref(), Some("eu-west-1:pool"));
+        assert_eq!(c.jwks_url(), "http://127.0.0.1:8080/.well-known/jwks_uri");
+        assert!(c.owner_key.is_some());
+        assert!(!format!("{c:?}").contains("0123456789abcdef"), "the key is never printed");
+        assert_eq!(c.uploads_per_hour, 20);
+        assert_eq!(c.max_decode_bytes, 192 * 1024 * 1024);
+        assert_eq!(
+            PipelineConfig::new("b").jwks_url(),
+            "https://cognito-identity.amazonaws.com/.well-known/jwks_uri"
+        );
+
         for (var, bad) in [
             ("SNAPLABEL_MAX_UPLOAD_BYTES", "lots"),
             ("SNAPLABEL_MAX_UPLOAD_BYTES", "0"),
@@ -280,9 +405,24 @@ mod tests {
             ("SNAPLABEL_LABELER", "magic"),
             ("SNAPLABEL_MIN_CONFIDENCE", "150"),
             ("SNAPLABEL_REQUIRE_IDENTITY", "maybe"),
+            ("SNAPLABEL_OWNER_KEY", "short"),
+            ("SNAPLABEL_UPLOADS_PER_HOUR", "0"),
+            ("SNAPLABEL_DECODE_BUDGET_BYTES", "1000"),
         ] {
             let err = from(&[("SNAPLABEL_BUCKET", "pics"), (var, bad)]).unwrap_err();
             assert_eq!(err.variable, var, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_decode_budget_follows_the_function_memory() {
+        let mb = 1024 * 1024;
+        assert_eq!(decode_budget_for_memory_mb(512), 64 * mb);
+        assert_eq!(decode_budget_for_memory_mb(768), 128 * mb);
+        assert_eq!(decode_budget_for_memory_mb(2048), DEFAULT_DECODE_BUDGET_BYTES);
+        for memory_mb in [512, 640, 768, 1024, 1536, 10_240] {
+            let budget = decode_budget_for_memory_mb(memory_mb);
+            assert!(budget + LABEL_FUNCTION_BASE_BYTES <= memory_mb * mb || memory_mb < 640);
         }
     }
 

@@ -19,8 +19,11 @@ pub enum ErrorCode {
     TooLarge,
     /// The request lacks a positive `size`.
     InvalidSize,
-    /// The guest identity is missing, malformed or unknown to the identity pool.
+    /// The guest's proof of identity (a Cognito OpenID token) is missing, malformed, expired,
+    /// for another pool, or signed by a key the issuer does not publish.
     InvalidIdentity,
+    /// The guest asked for more uploads than its quota allows; `Retry-After` says when to retry.
+    RateLimited,
     /// No route for this method and path.
     NotFound,
     /// The method is not allowed on this path.
@@ -43,6 +46,8 @@ pub enum ErrorCode {
     LabelerFailed,
     /// Object storage failed after retries.
     StorageFailed,
+    /// A service snaplabel depends on (the identity issuer's keys) did not answer; retry later.
+    Unavailable,
     /// Anything else; always a bug worth reporting.
     Internal,
 }
@@ -56,6 +61,7 @@ impl ErrorCode {
             ErrorCode::TooLarge => "too_large",
             ErrorCode::InvalidSize => "invalid_size",
             ErrorCode::InvalidIdentity => "invalid_identity",
+            ErrorCode::RateLimited => "rate_limited",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::EmptyObject => "empty_object",
@@ -66,6 +72,7 @@ impl ErrorCode {
             ErrorCode::ObjectMissing => "object_missing",
             ErrorCode::LabelerFailed => "labeler_failed",
             ErrorCode::StorageFailed => "storage_failed",
+            ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
         }
     }
@@ -76,7 +83,9 @@ impl ErrorCode {
             ErrorCode::NotFound | ErrorCode::ObjectMissing => 404,
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::InvalidIdentity => 403,
+            ErrorCode::RateLimited => 429,
             ErrorCode::LabelerFailed | ErrorCode::StorageFailed | ErrorCode::Internal => 500,
+            ErrorCode::Unavailable => 503,
             _ => 400,
         }
     }
@@ -85,7 +94,11 @@ impl ErrorCode {
     pub fn is_permanent(self) -> bool {
         !matches!(
             self,
-            ErrorCode::LabelerFailed | ErrorCode::StorageFailed | ErrorCode::Internal
+            ErrorCode::LabelerFailed
+                | ErrorCode::StorageFailed
+                | ErrorCode::Internal
+                | ErrorCode::Unavailable
+                | ErrorCode::RateLimited
         )
     }
 }
@@ -96,11 +109,16 @@ impl fmt::Display for ErrorCode {
     }
 }
 
-/// A code with its human explanation: `{"code": "...", "message": "..."}`.
+/// A code with its human explanation: `{"code": "...", "message": "..."}`, and for API answers
+/// the request id under which the server logged what happened (`"request_id"`): failures of
+/// services behind the API are answered with a generic message, and the id is what a person
+/// quotes to find the details in the logs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     pub code: ErrorCode,
     pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 impl ErrorBody {
@@ -108,7 +126,13 @@ impl ErrorBody {
         ErrorBody {
             code,
             message: message.into(),
+            request_id: None,
         }
+    }
+
+    pub fn with_request_id(mut self, request_id: impl Into<String>) -> Self {
+        self.request_id = Some(request_id.into());
+        self
     }
 }
 
@@ -138,6 +162,7 @@ mod tests {
             ErrorCode::TooLarge,
             ErrorCode::InvalidSize,
             ErrorCode::InvalidIdentity,
+            ErrorCode::RateLimited,
             ErrorCode::NotFound,
             ErrorCode::MethodNotAllowed,
             ErrorCode::EmptyObject,
@@ -148,6 +173,7 @@ mod tests {
             ErrorCode::ObjectMissing,
             ErrorCode::LabelerFailed,
             ErrorCode::StorageFailed,
+            ErrorCode::Unavailable,
             ErrorCode::Internal,
         ] {
             let json = serde_json::to_string(&code).unwrap();

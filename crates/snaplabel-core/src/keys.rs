@@ -3,10 +3,12 @@
 //! ```text
 //! uploads/{owner}/{id}.{ext}   the image, PUT by the browser through a presigned URL
 //! labels/{owner}/{id}.json     the result document, written by the label function
+//! quota/{owner}/{id}           an empty marker per upload URL handed out (the guest's quota)
 //! ```
 //!
-//! `owner` is the caller's verified guest identity (or `anonymous` where identities are off),
-//! `id` a server-generated, time-sortable ULID, `ext` derived from the validated content type.
+//! `owner` is a keyed one-way function of the guest's identity id (the id itself is a bearer
+//! secret and appears in no key), or `anonymous` where identities are off. `id` is a
+//! server-generated [newest-first id](upload_id), `ext` derived from the validated content type.
 //! Nothing in a key comes from the client's file name. Only `uploads/` triggers labeling, and the
 //! label handler ignores every other prefix, so results can never re-trigger it.
 
@@ -15,6 +17,7 @@ use std::fmt;
 
 pub const UPLOADS_PREFIX: &str = "uploads/";
 pub const LABELS_PREFIX: &str = "labels/";
+pub const QUOTA_PREFIX: &str = "quota/";
 /// The owner segment used when guest identities are not enabled.
 pub const ANONYMOUS_OWNER: &str = "anonymous";
 
@@ -53,6 +56,39 @@ impl UploadKey {
     pub fn owner_labels_prefix(owner: &str) -> String {
         format!("{LABELS_PREFIX}{owner}/")
     }
+
+    pub fn owner_quota_prefix(owner: &str) -> String {
+        format!("{QUOTA_PREFIX}{owner}/")
+    }
+
+    /// The quota marker written when this upload's URL was handed out.
+    pub fn quota_key(&self) -> String {
+        format!("{QUOTA_PREFIX}{}/{}", self.owner, self.id)
+    }
+
+    /// `StartAfter` for listing `owner`'s uploads older than `before` (an upload id): every key of
+    /// that id, whatever its extension, sorts before `{id}.~`, every older id after it.
+    pub fn older_than(owner: &str, before: &str) -> String {
+        format!("{UPLOADS_PREFIX}{owner}/{before}.~")
+    }
+}
+
+/// The id of an upload made at `ulid` (a ULID as a number: 48 bits of milliseconds, 80 random
+/// bits), written with every bit inverted. S3 lists keys in ascending order only; with inverted
+/// ids that order is newest first, so the newest page of a guest's history, and the newest
+/// entries of its quota, are one listing call however many uploads came before. The text is
+/// still 26 characters of Crockford base32 (a valid ULID string), only its meaning is reversed.
+pub fn upload_id(ulid: u128) -> String {
+    ulid::Ulid(!ulid).to_string()
+}
+
+/// When the upload with this id was made (Unix milliseconds), for ids made by [`upload_id`].
+pub fn upload_id_time_ms(id: &str) -> Option<u64> {
+    if !is_valid_id(id) {
+        return None;
+    }
+    let value = ulid::Ulid::from_string(id).ok()?;
+    Some(ulid::Ulid(!value.0).timestamp_ms())
 }
 
 impl fmt::Display for UploadKey {
@@ -84,7 +120,8 @@ pub fn result_key_for(upload_key: &str) -> Option<String> {
     })
 }
 
-/// Owners are identity ids such as Cognito's `eu-west-1:6f1c…`: ASCII letters, digits, `:`, `-`,
+/// Owner segments are what the server derives (32 lowercase hex characters, or `anonymous`);
+/// keys written by other tools may hold other owners made of ASCII letters, digits, `:`, `-`,
 /// `_`, at most 128 characters. Anything else is refused before it reaches a key.
 pub fn is_valid_owner(owner: &str) -> bool {
     !owner.is_empty()
@@ -148,6 +185,24 @@ mod tests {
             format!("labels/eu-west-1:6f1c2a/{ID}.json")
         );
         assert_eq!(result_key_for(&s), Some(key.result_key()));
+    }
+
+    #[test]
+    fn ids_list_newest_first_and_carry_their_time() {
+        let older = upload_id((1_700_000_000_000u128 << 80) | 12345);
+        let newer = upload_id((1_700_000_000_001u128 << 80) | 1);
+        assert!(is_valid_id(&older) && is_valid_id(&newer), "{older} {newer}");
+        assert!(newer < older, "newer ids sort first: {newer} {older}");
+        assert_eq!(upload_id_time_ms(&older), Some(1_700_000_000_000));
+        assert_eq!(upload_id_time_ms(&newer), Some(1_700_000_000_001));
+        assert_eq!(upload_id_time_ms("not an id"), None);
+        // Every key of an id sorts before the listing start for "older than it", every older
+        // id's keys after it.
+        let start = UploadKey::older_than("o", &newer);
+        for ext in ["jpg", "png", "webp", "tiff"] {
+            assert!(format!("uploads/o/{newer}.{ext}") < start);
+            assert!(format!("uploads/o/{older}.{ext}") > start);
+        }
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub struct App {
     pub static_dir: Option<PathBuf>,
     pub config_json: snaplabel_core::api::BrowserConfig,
     pub pending: Arc<dyn Fn() -> usize + Send + Sync>,
+    /// The app's Content-Security-Policy, as CloudFront sends it in AWS.
+    pub csp: HeaderValue,
 }
 
 pub fn start(listener: TcpListener, app: App) -> std::io::Result<ServerHandle> {
@@ -98,6 +100,17 @@ impl App {
                     .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
                 r
             }
+            "/.well-known/jwks_uri" => {
+                let mut r = text(StatusCode::OK, "application/json", self.cognito.jwks_json());
+                r.headers_mut()
+                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("max-age=3600"));
+                r
+            }
+            "/.well-known/openid-configuration" => text(
+                StatusCode::OK,
+                "application/json",
+                self.cognito.openid_configuration_json(),
+            ),
             "/healthz" => text(
                 StatusCode::OK,
                 "application/json",
@@ -127,8 +140,22 @@ impl App {
         response.map(full)
     }
 
-    /// Files of the built SPA; unknown paths fall back to `index.html` (client-side routes).
+    /// Files of the built SPA with the security headers CloudFront adds in AWS; unknown paths
+    /// fall back to `index.html` (client-side routes).
     async fn static_file(&self, path: &str) -> Response<Body> {
+        let mut response = self.spa_file(path).await;
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_SECURITY_POLICY, self.csp.clone());
+        headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        headers.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("strict-origin-when-cross-origin"),
+        );
+        response
+    }
+
+    async fn spa_file(&self, path: &str) -> Response<Body> {
         let Some(dir) = self
             .static_dir
             .as_ref()

@@ -1,4 +1,5 @@
-//! What the browser does, in Rust: get a guest identity, ask for upload URLs, PUT the photo,
+//! What the browser does, in Rust: get a guest identity and a token proving it (Cognito `GetId`
+//! and `GetOpenIdToken`, through `aws-sdk-cognitoidentity`), ask for upload URLs, PUT the photo,
 //! poll HEAD until the result exists, read it, list the history. Used by the tests and by
 //! `snaplabel dev-bench`, and a readable reference for any other client.
 
@@ -12,7 +13,32 @@ pub type ClientError = Box<dyn std::error::Error + Send + Sync>;
 pub struct GuestClient {
     pub http: reqwest::Client,
     pub app_url: String,
+    /// The guest identity id: a secret the client keeps (only Cognito ever sees it).
     pub identity: String,
+    /// What the API gets: `Bearer <OpenID token>`.
+    pub authorization: String,
+}
+
+/// A Cognito Identity client for the pool's endpoint. Guest calls are unsigned in AWS; the
+/// credentials here only satisfy the SDK's configuration.
+fn cognito(endpoint: &str) -> aws_sdk_cognitoidentity::Client {
+    let sdk = snaplabel_pipeline::aws::static_sdk_config(
+        "GUEST",
+        "guest-calls-are-unsigned",
+        crate::REGION,
+    );
+    snaplabel_pipeline::aws::cognito_client(&sdk, Some(endpoint))
+}
+
+/// `GetOpenIdToken` for `identity`.
+pub async fn open_id_token(endpoint: &str, identity: &str) -> Result<String, ClientError> {
+    let answer = cognito(endpoint)
+        .get_open_id_token()
+        .identity_id(identity)
+        .send()
+        .await
+        .map_err(|e| format!("GetOpenIdToken: {}", aws_sdk_cognitoidentity::error::DisplayErrorContext(e)))?;
+    Ok(answer.token().ok_or("GetOpenIdToken returned no token")?.to_string())
 }
 
 /// How to poll for a result: HEAD every `start`, doubling up to `max`, until `timeout`.
@@ -45,7 +71,8 @@ impl Polling {
 }
 
 impl GuestClient {
-    /// Reads `/config.json` and gets a new guest identity from the pool it names (Cognito `GetId`).
+    /// Reads `/config.json`, gets a new guest identity from the pool it names (Cognito `GetId`)
+    /// and a token proving it (`GetOpenIdToken`, valid for 10 minutes).
     pub async fn connect(app_url: &str) -> Result<GuestClient, ClientError> {
         let http = reqwest::Client::new();
         let config: Value = http
@@ -57,30 +84,32 @@ impl GuestClient {
         let pool = config["identity"]["pool_id"]
             .as_str()
             .ok_or("config.json names no identity pool")?;
-        let answer: Value = http
-            .post(format!("{app_url}/"))
-            .header("x-amz-target", "AWSCognitoIdentityService.GetId")
-            .header("content-type", "application/x-amz-json-1.1")
-            .body(json!({"IdentityPoolId": pool}).to_string())
-            .send()
-            .await?
-            .json()
-            .await?;
-        let identity = answer["IdentityId"]
+        let endpoint = config["identity"]["endpoint"]
             .as_str()
+            .ok_or("config.json names no identity endpoint")?;
+        let answer = cognito(endpoint)
+            .get_id()
+            .identity_pool_id(pool)
+            .send()
+            .await
+            .map_err(|e| format!("GetId: {}", aws_sdk_cognitoidentity::error::DisplayErrorContext(e)))?;
+        let identity = answer
+            .identity_id()
             .ok_or("GetId returned no IdentityId")?
             .to_string();
+        let token = open_id_token(endpoint, &identity).await?;
         Ok(GuestClient {
             http,
             app_url: app_url.to_string(),
             identity,
+            authorization: format!("Bearer {token}"),
         })
     }
 
-    /// The same client under another identity claim (for isolation tests).
-    pub fn claiming(&self, identity: &str) -> GuestClient {
+    /// The same client sending another `Authorization` header (for attacks on the API).
+    pub fn with_authorization(&self, authorization: &str) -> GuestClient {
         GuestClient {
-            identity: identity.to_string(),
+            authorization: authorization.to_string(),
             ..self.clone()
         }
     }
@@ -95,7 +124,7 @@ impl GuestClient {
         let response = self
             .http
             .post(format!("{}/api/uploads", self.app_url))
-            .header("x-snaplabel-identity", &self.identity)
+            .header("authorization", &self.authorization)
             .json(&json!({"filename": filename, "content_type": content_type, "size": size}))
             .send()
             .await?;
@@ -166,13 +195,21 @@ impl GuestClient {
 
     /// `GET /api/uploads`.
     pub async fn history(&self) -> Result<Value, ClientError> {
-        Ok(self
+        let (status, answer) = self.history_page("").await?;
+        if status != 200 {
+            return Err(format!("history answered {status}: {answer}").into());
+        }
+        Ok(answer)
+    }
+
+    /// `GET /api/uploads?{query}`: the status and the JSON answer.
+    pub async fn history_page(&self, query: &str) -> Result<(u16, Value), ClientError> {
+        let response = self
             .http
-            .get(format!("{}/api/uploads", self.app_url))
-            .header("x-snaplabel-identity", &self.identity)
+            .get(format!("{}/api/uploads?{query}", self.app_url))
+            .header("authorization", &self.authorization)
             .send()
-            .await?
-            .json()
-            .await?)
+            .await?;
+        Ok((response.status().as_u16(), response.json().await?))
     }
 }

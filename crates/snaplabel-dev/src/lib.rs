@@ -6,8 +6,12 @@
 //!  ├─ /config.json      → what the SPA needs           │ every PutObject / CompleteMultipartUpload
 //!  ├─ POST / + X-Amz-Target: Cognito Identity,         ▼ under uploads/ → S3 event record
 //!  │                     Rekognition DetectLabels    bounded queue ──► workers ──► LabelHandler
+//!  ├─ /.well-known/jwks_uri → the local Cognito's token keys (the API fetches them like AWS's)
 //!  └─ /                 → the built SPA (or a placeholder page)
 //! ```
+//!
+//! Secrets are made per data directory, never constants: the token signing key
+//! (`cognito-signing-key.pem`) and the key of owner segments (`owner-key`).
 //!
 //! Delivery is at least once: at start-up every upload without a result is queued again, so a
 //! process killed at any moment loses nothing; the handler's ETag check makes redelivery harmless.
@@ -29,7 +33,7 @@ use snaplabel_pipeline::event::{event, object_created_record};
 use snaplabel_pipeline::label::{LabelHandler, LabelSettings, RecordOutcome, S3EventRecord};
 use snaplabel_pipeline::local::LocalLabeler;
 use snaplabel_pipeline::rekognition::RekognitionLabeler;
-use snaplabel_pipeline::wiring::LocalModelOptions;
+use snaplabel_pipeline::wiring::{self, LocalModelOptions};
 use snaplabel_pipeline::{ApiHandler, Labeler, ObjectStore, S3Store, aws};
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -67,6 +71,11 @@ pub struct DevConfig {
     pub url_expiry_secs: u64,
     /// Extra browser origins allowed by CORS (the Trunk dev server, say).
     pub extra_origins: Vec<String>,
+    /// Upload URLs one guest may get per hour.
+    pub uploads_per_hour: u32,
+    /// Where the presign API fetches the token keys; by default this stack's own
+    /// `/.well-known/jwks_uri` (another URL simulates the issuer being down).
+    pub jwks_url: Option<String>,
 }
 
 impl DevConfig {
@@ -89,8 +98,35 @@ impl DevConfig {
                 "http://127.0.0.1:8081".into(),
                 "http://localhost:8081".into(),
             ],
+            uploads_per_hour: snaplabel_core::config::DEFAULT_UPLOADS_PER_HOUR,
+            jwks_url: None,
         }
     }
+}
+
+/// The data directory's key of owner segments (`owner-key`, readable by its owner only), made on
+/// first use from the system's random source.
+fn owner_key(data_dir: &std::path::Path) -> Result<snaplabel_core::config::OwnerKey, BoxError> {
+    use std::io::Write;
+    let path = data_dir.join("owner-key");
+    let key = match std::fs::read_to_string(&path) {
+        Ok(key) => key.trim().to_string(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut bytes = [0u8; 32];
+            aws_lc_rs::rand::fill(&mut bytes).map_err(|_| "no random source for the owner key")?;
+            let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            let partial = path.with_extension("partial");
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            options.open(&partial)?.write_all(key.as_bytes())?;
+            std::fs::rename(&partial, &path)?;
+            key
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(snaplabel_core::config::OwnerKey::new(key)?)
 }
 
 /// The running stack.
@@ -184,6 +220,12 @@ impl DevStack {
         pipeline.labeler = config.labeler;
         pipeline.max_upload_bytes = config.max_upload_bytes;
         pipeline.url_expiry_secs = config.url_expiry_secs;
+        pipeline.uploads_per_hour = config.uploads_per_hour;
+        pipeline.identity_pool_id = Some(IDENTITY_POOL_ID.into());
+        // Tokens are issued by this stack's Cognito, whose keys the API fetches over HTTP.
+        pipeline.token_issuer = app_url.clone();
+        pipeline.jwks_url = config.jwks_url.clone();
+        pipeline.owner_key = Some(owner_key(&config.data_dir)?);
 
         // The embedded model is loaded once; it also backs the local Rekognition endpoint.
         let local = Arc::new(LocalLabeler::load(&pipeline, &config.local)?);
@@ -192,7 +234,7 @@ impl DevStack {
             // The Rekognition SDK path, for real, against this stack's own endpoint.
             LabelerKind::Rekognition => Arc::new(RekognitionLabeler::new(
                 aws::rekognition_client(&sdk, Some(&app_url)),
-                snaplabel_imageio::Limits::new(pipeline.max_pixels),
+                snaplabel_imageio::Limits::from_config(&pipeline),
             )),
         };
         let rekognition = Arc::new(RekognitionService::new(
@@ -203,12 +245,10 @@ impl DevStack {
         ));
         let cognito = Arc::new(CognitoService::open(
             IDENTITY_POOL_ID,
-            config.data_dir.join("identities.json"),
+            &config.data_dir,
+            app_url.clone(),
         )?);
-        let identity = Arc::new(snaplabel_pipeline::identity::CognitoGuests::new(
-            aws::cognito_client(&sdk, Some(&app_url)),
-            IDENTITY_POOL_ID,
-        ));
+        let identity = wiring::identity(&pipeline)?;
         let api = Arc::new(ApiHandler::new(store.clone(), identity, pipeline.clone()));
         let handler = Arc::new(LabelHandler::new(
             store.clone(),
@@ -235,6 +275,9 @@ impl DevStack {
                     let queue = queue.clone();
                     Arc::new(move || queue.pending.load(Ordering::SeqCst))
                 },
+                csp: http::HeaderValue::from_str(
+                    &snaplabel_core::api::content_security_policy(&s3_url, &app_url),
+                )?,
             },
         )?;
 
@@ -335,7 +378,7 @@ async fn unlabeled(store: &dyn ObjectStore) -> Result<Vec<String>, BoxError> {
         let mut keys = Vec::new();
         let mut token = None;
         loop {
-            let page = store.list(prefix, 1000, token).await?;
+            let page = store.list(prefix, 1000, None, token).await?;
             keys.extend(page.objects.into_iter().map(|o| o.key));
             token = page.next_token;
             if token.is_none() {

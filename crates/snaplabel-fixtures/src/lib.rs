@@ -1,6 +1,8 @@
 //! Where the repository's test fixtures are, for the tests and benchmarks of every crate:
 //! `fixtures/photos` (real photos, licences in its LICENSES.md), `fixtures/variants` (re-encodings
-//! of them), `fixtures/events` (sample S3 events).
+//! of them), `fixtures/events` (sample S3 events); and [`hostile`] images made on the spot.
+
+pub mod hostile;
 
 use std::path::{Path, PathBuf};
 

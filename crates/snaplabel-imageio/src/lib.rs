@@ -5,11 +5,15 @@
 //!   are enforced there, before a single pixel buffer is allocated (decompression bombs).
 //! - [`decode`] produces an upright 8-bit RGB image: EXIF orientation applied (the `image` crate's
 //!   plain `decode()` ignores it), alpha composited on white, 16-bit and grayscale converted,
-//!   animated GIFs reduced to their first frame, memory capped.
-//! - [`decode_at_least`] is the fast path for models that need only a few hundred pixels: JPEGs
-//!   are decoded already downscaled in the DCT domain (1/2, 1/4, 1/8), so a 12 MP photo never
-//!   exists at full size in memory; at 1/8 (phone photos) from DC coefficients alone, with the
-//!   entropy decoding spread over the cores ([`jpeg_dc`]).
+//!   animated GIFs reduced to their first frame.
+//! - [`decode_at_least`] is the path for models that need only a few hundred pixels: the image is
+//!   shrunk while it is decoded, so a big one never exists at full size in memory. JPEGs are
+//!   decoded downscaled in the DCT domain (1/2, 1/4, 1/8), at 1/8 (phone photos) from DC
+//!   coefficients alone with the entropy decoding spread over the cores ([`jpeg_dc`]); PNGs row
+//!   by row through a box filter; orientation is applied after shrinking.
+//! - Memory is budgeted in bytes, not pixels ([`budget`]): every path estimates its peak from the
+//!   header (bit depth, alpha and intermediate copies included) and is taken only if it fits
+//!   [`Limits::max_decode_bytes`]; decodes running at once share one pool of that size.
 //! - [`to_jpeg`] re-encodes anything decodable as a baseline JPEG within a pixel/byte budget, for
 //!   consumers (Amazon Rekognition) that accept only JPEG and PNG.
 //!
@@ -19,7 +23,12 @@ use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage, metadata::Orienta
 use snaplabel_core::{ErrorBody, ErrorCode, ImageFormat};
 use std::io::Cursor;
 
+pub mod budget;
 pub mod jpeg_dc;
+mod png_stream;
+pub mod shrink;
+
+pub use budget::Reservation;
 
 /// Below this many pixels on the shorter side an image carries too little to label.
 pub const MIN_SIDE: u32 = 32;
@@ -31,24 +40,37 @@ pub const MAX_SIDE: u32 = 65_535;
 pub struct Limits {
     /// Largest width × height accepted (checked from the header).
     pub max_pixels: u64,
+    /// Bytes the decoding of one image may hold at once, every intermediate buffer included; also
+    /// the size of the process-wide pool all decodes share ([`budget`]).
+    pub max_decode_bytes: u64,
 }
 
 impl Limits {
+    /// `max_pixels` with the default decode budget.
     pub fn new(max_pixels: u64) -> Self {
-        Limits { max_pixels }
+        Limits {
+            max_pixels,
+            max_decode_bytes: snaplabel_core::config::DEFAULT_DECODE_BUDGET_BYTES,
+        }
     }
 
-    /// Memory a decoder may allocate: the pixel budget at 16-bit RGBA plus slack, so a hostile
-    /// file cannot make a decoder allocate more than a legitimate image of the allowed size.
-    fn max_alloc(&self) -> u64 {
-        self.max_pixels.saturating_mul(8).saturating_add(64 << 20)
+    pub fn with_decode_budget(self, max_decode_bytes: u64) -> Self {
+        Limits {
+            max_decode_bytes,
+            ..self
+        }
+    }
+
+    /// The limits of a pipeline configuration.
+    pub fn from_config(config: &snaplabel_core::config::PipelineConfig) -> Self {
+        Limits::new(config.max_pixels).with_decode_budget(config.max_decode_bytes)
     }
 
     fn for_image_crate(&self) -> image::Limits {
         let mut limits = image::Limits::default();
         limits.max_image_width = Some(MAX_SIDE);
         limits.max_image_height = Some(MAX_SIDE);
-        limits.max_alloc = Some(self.max_alloc());
+        limits.max_alloc = Some(self.max_decode_bytes);
         limits
     }
 }
@@ -212,7 +234,7 @@ fn too_many_pixels(w: u64, h: u64, limits: &Limits) -> ImageError {
     )
 }
 
-fn orientation_number(o: Orientation) -> u8 {
+pub(crate) fn orientation_number(o: Orientation) -> u8 {
     match o {
         Orientation::NoTransforms => 1,
         Orientation::FlipHorizontal => 2,
@@ -252,75 +274,205 @@ fn classify(format: ImageFormat, err: image::ImageError) -> ImageError {
     }
 }
 
-/// A decoded, upright, 8-bit RGB image with what its header said.
-#[derive(Debug, Clone)]
+/// A decoded, upright, 8-bit RGB image with what its header said. Its pixels stay reserved
+/// from the decode pool ([`budget`]) until it is dropped.
+#[derive(Debug)]
 pub struct Decoded {
     pub probe: Probe,
     pub image: RgbImage,
+    pub memory: Reservation,
 }
 
-/// Decodes the whole image: upright, RGB8, alpha on white, first frame of an animation.
+/// Decodes the whole image at full size: upright, RGB8, alpha on white, first frame of an
+/// animation. Refused with `too_many_pixels` when that needs more memory than the budget.
 pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Decoded, ImageError> {
-    let probe = probe(bytes, limits)?;
-    let mut decoder = reader(bytes, probe.format, limits)
-        .into_decoder()
-        .map_err(|e| classify(probe.format, e))?;
-    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
-    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| classify(probe.format, e))?;
-    image.apply_orientation(orientation);
-    Ok(Decoded {
-        probe,
-        image: flatten_to_rgb8(image),
-    })
+    decode_sized(bytes, limits, None)
 }
 
 /// Decodes an upright RGB8 image whose shorter side is at least `min_short_side` pixels (or the
-/// full image when it is smaller). JPEGs use DCT-domain downscaling; other formats decode fully.
+/// whole image when it is smaller), shrunk while it is decoded: JPEGs in the DCT domain (from DC
+/// coefficients alone at 1/8), PNGs row by row through a box filter, other formats after a
+/// whole decode that fits the budget. The short side ends below twice `min_short_side` (except for
+/// extremely elongated images, bounded at [`shrink::MAX_WORKING_PIXELS`]). Orientation is applied
+/// to the shrunk image.
 pub fn decode_at_least(
     bytes: &[u8],
     limits: &Limits,
     min_short_side: u32,
 ) -> Result<Decoded, ImageError> {
-    let probe = probe(bytes, limits)?;
-    if probe.format == ImageFormat::Jpeg {
-        // Rare JPEG flavours jpeg-decoder does not know (arithmetic coding, …) fall through to
-        // the image crate's decoder, which also reports genuine damage.
-        if let Ok(image) = decode_jpeg_scaled(bytes, &probe, min_short_side) {
-            return Ok(Decoded { probe, image });
-        }
-    }
-    decode(bytes, limits)
+    decode_sized(bytes, limits, Some(min_short_side))
 }
 
-struct JpegFallback;
+fn decode_sized(
+    bytes: &[u8],
+    limits: &Limits,
+    min_short_side: Option<u32>,
+) -> Result<Decoded, ImageError> {
+    let probe = probe(bytes, limits)?;
+    let factor = |w: u32, h: u32| min_short_side.map_or(1, |m| shrink::factor_for(w, h, m));
+    let (image, memory) = match probe.format {
+        ImageFormat::Png => png_stream::decode(bytes, limits, factor, probe.exif_orientation)?,
+        ImageFormat::Jpeg => match min_short_side.map(|m| decode_jpeg_scaled(bytes, limits, &probe, m)) {
+            Some(Ok(decoded)) => decoded,
+            // Rare flavours jpeg-decoder does not know (arithmetic coding, …) and damage go to
+            // the image crate's decoder, which also reports the damage properly.
+            Some(Err(JpegFallback::Declined)) | None => decode_whole(bytes, limits, &probe, factor)?,
+            Some(Err(JpegFallback::Refused(e))) => {
+                decode_whole(bytes, limits, &probe, factor).map_err(|_| e)?
+            }
+        },
+        _ => decode_whole(bytes, limits, &probe, factor)?,
+    };
+    Ok(Decoded {
+        probe,
+        image,
+        memory,
+    })
+}
+
+/// Reserves `needed` bytes for decoding a `width` × `height` `what`, or refuses the image when
+/// that is over the budget.
+pub(crate) fn reserve_for(
+    needed: u64,
+    limits: &Limits,
+    what: &str,
+    width: u32,
+    height: u32,
+) -> Result<Reservation, ImageError> {
+    if needed > limits.max_decode_bytes {
+        return Err(ImageError::new(
+            ErrorCode::TooManyPixels,
+            format!(
+                "decoding this {width}×{height} {what} needs {} MB, over the {} MB this labeler allows per image",
+                budget::mib(needed),
+                budget::mib(limits.max_decode_bytes)
+            ),
+        ));
+    }
+    budget::reserve(needed, limits.max_decode_bytes).ok_or_else(|| {
+        ImageError::new(
+            ErrorCode::LabelerFailed,
+            "other images held the decoding memory for two minutes; try again",
+        )
+    })
+}
+
+/// Decodes with the `image` crate into one buffer of the decoder's own colour type, then converts
+/// row by row into the (shrunk) RGB8 output: the full image exists once, in its own format.
+fn decode_whole(
+    bytes: &[u8],
+    limits: &Limits,
+    probe: &Probe,
+    factor: impl FnOnce(u32, u32) -> u32,
+) -> Result<(RgbImage, Reservation), ImageError> {
+    let format = probe.format;
+    let decoder = reader(bytes, format, limits)
+        .into_decoder()
+        .map_err(|e| classify(format, e))?;
+    let (width, height) = decoder.dimensions();
+    let color = decoder.color_type();
+    let pixels = width as u64 * height as u64;
+    let buffer = pixels * color.bytes_per_pixel() as u64;
+    // What the decoders hold besides their output: GIF composes frames and WebP keeps its own
+    // planes (lossless: one 32-bit word per pixel); TIFF may inflate a whole strip beside the
+    // output; zune-jpeg keeps component planes, and coefficients for progressive files.
+    let internal = match format {
+        ImageFormat::Gif | ImageFormat::Webp => pixels * 4,
+        ImageFormat::Tiff => buffer,
+        ImageFormat::Jpeg => pixels * 3 * color.channel_count() as u64,
+        _ => 0,
+    };
+    let factor = factor(width, height);
+    let output = shrink::shrunk(width, factor) as u64 * shrink::shrunk(height, factor) as u64 * 3;
+    let keeps_buffer = factor == 1 && color == image::ColorType::Rgb8;
+    let needed = buffer
+        + internal
+        + if keeps_buffer { 0 } else { shrink::working_bytes(width, height, factor) }
+        + output;
+    let mut reservation = reserve_for(needed, limits, &format.to_string(), width, height)?;
+    let image = DynamicImage::from_decoder(decoder).map_err(|e| classify(format, e))?;
+    let image = if keeps_buffer {
+        image.into_rgb8()
+    } else {
+        let mut sink = shrink::BoxShrink::new(width, height, factor);
+        let mut row = vec![0u8; width as usize * 3];
+        for y in 0..height {
+            rgb_row(&image, y, &mut row);
+            sink.row(y, &row);
+        }
+        drop(image);
+        sink.finish()
+    };
+    let image = orient(image, probe.exif_orientation);
+    reservation.shrink_to(output);
+    Ok((image, reservation))
+}
+
+/// Why the JPEG-specific paths did not produce the image.
+enum JpegFallback {
+    /// They cannot decode this file (a flavour they lack, damage): try the general decoder.
+    Declined,
+    /// They could, but it would take more memory than the budget: the general decoder may still
+    /// fit; if not, this is the answer.
+    Refused(ImageError),
+}
 
 fn decode_jpeg_scaled(
     bytes: &[u8],
+    limits: &Limits,
     probe: &Probe,
     min_short_side: u32,
-) -> Result<RgbImage, JpegFallback> {
+) -> Result<(RgbImage, Reservation), JpegFallback> {
     let (sw, sh) = (probe.stored_width, probe.stored_height);
     let short = sw.min(sh).max(1);
+    let mut refused = None;
     if short.div_ceil(8) >= min_short_side {
-        // Asked once: the answer involves reading cgroup files.
-        static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-        let threads =
-            *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-        if let Ok(eighth) = jpeg_dc::decode_eighth(bytes, threads) {
-            let image =
-                RgbImage::from_raw(eighth.width, eighth.height, eighth.rgb).ok_or(JpegFallback)?;
-            return Ok(orient(image, probe.exif_orientation));
+        let (ew, eh) = (sw.div_ceil(8) as u64, sh.div_ceil(8) as u64);
+        // The unstuffed entropy data, DC values per component (and their speculative copies),
+        // the RGB output and its oriented copy.
+        let needed = bytes.len() as u64 + ew * eh * (4 * 4 * 2 + 3 + 3);
+        match reserve_for(needed, limits, "JPEG", sw, sh) {
+            Ok(mut reservation) => {
+                // Asked once: the answer involves reading cgroup files.
+                static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+                let threads = *CORES
+                    .get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+                if let Ok(eighth) = jpeg_dc::decode_eighth(bytes, threads)
+                    && let Some(image) = RgbImage::from_raw(eighth.width, eighth.height, eighth.rgb)
+                {
+                    let output = image.as_raw().len() as u64;
+                    let image = orient(image, probe.exif_orientation);
+                    reservation.shrink_to(output);
+                    return Ok((image, reservation));
+                }
+            }
+            Err(e) => refused = Some(e),
         }
     }
     let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
-    decoder.read_info().map_err(|_| JpegFallback)?;
+    decoder.read_info().map_err(|_| JpegFallback::Declined)?;
+    let info = decoder.info().ok_or(JpegFallback::Declined)?;
     let factor = (min_short_side as f64 / short as f64).min(1.0);
     let want_w = ((sw as f64 * factor).ceil() as u32).clamp(1, u16::MAX as u32) as u16;
     let want_h = ((sh as f64 * factor).ceil() as u32).clamp(1, u16::MAX as u32) as u16;
-    let (w, h) = decoder.scale(want_w, want_h).map_err(|_| JpegFallback)?;
-    let pixels = decoder.decode().map_err(|_| JpegFallback)?;
-    let info = decoder.info().ok_or(JpegFallback)?;
+    let (w, h) = decoder.scale(want_w, want_h).map_err(|_| JpegFallback::Declined)?;
     let (w, h) = (w as u32, h as u32);
+    let components = info.pixel_format.pixel_bytes() as u64;
+    // Progressive and lossless files keep every coefficient (or sample) at full size; every file
+    // has its component planes and interleaved output at the scaled size, then our RGB copy and
+    // its oriented copy.
+    let whole_frame = match info.coding_process {
+        jpeg_decoder::CodingProcess::DctSequential => 0,
+        _ => sw as u64 * sh as u64 * 2 * components,
+    };
+    let scaled = w as u64 * h as u64;
+    let needed = whole_frame + scaled * (2 * components + 6);
+    let mut reservation = match reserve_for(needed, limits, "JPEG", sw, sh) {
+        Ok(r) => r,
+        Err(e) => return Err(JpegFallback::Refused(refused.unwrap_or(e))),
+    };
+    let pixels = decoder.decode().map_err(|_| JpegFallback::Declined)?;
+    let info = decoder.info().ok_or(JpegFallback::Declined)?;
     let rgb: Vec<u8> = match info.pixel_format {
         jpeg_decoder::PixelFormat::RGB24 => pixels,
         jpeg_decoder::PixelFormat::L8 => pixels.iter().flat_map(|&v| [v, v, v]).collect(),
@@ -337,8 +489,11 @@ fn decode_jpeg_scaled(
             })
             .collect(),
     };
-    let image = RgbImage::from_raw(w, h, rgb).ok_or(JpegFallback)?;
-    Ok(orient(image, probe.exif_orientation))
+    let image = RgbImage::from_raw(w, h, rgb).ok_or(JpegFallback::Declined)?;
+    let output = image.as_raw().len() as u64;
+    let image = orient(image, probe.exif_orientation);
+    reservation.shrink_to(output);
+    Ok((image, reservation))
 }
 
 /// Applies an EXIF orientation (1–8) to an image as stored.
@@ -356,20 +511,70 @@ pub fn orient(image: RgbImage, exif_orientation: u8) -> RgbImage {
     }
 }
 
-/// Converts any colour type to RGB8, compositing transparency on white (what a person sees on a
-/// page; black, the naive result, turns logos and cut-outs into silhouettes).
-pub fn flatten_to_rgb8(image: DynamicImage) -> RgbImage {
-    if !image.color().has_alpha() {
-        return image.into_rgb8();
+/// A pixel with opacity `alpha` composited on white (what a person sees on a page; black, the
+/// naive result, turns logos and cut-outs into silhouettes).
+pub(crate) fn on_white(rgb: [u8; 3], alpha: u8) -> [u8; 3] {
+    if alpha == 255 {
+        return rgb;
     }
-    let rgba = image.into_rgba8();
-    let (w, h) = rgba.dimensions();
-    let mut out = RgbImage::new(w, h);
-    for (dst, src) in out.pixels_mut().zip(rgba.pixels()) {
-        let a = src[3] as u32;
-        for c in 0..3 {
-            dst[c] = ((src[c] as u32 * a + 255 * (255 - a) + 127) / 255) as u8;
+    let a = alpha as u32;
+    rgb.map(|c| ((c as u32 * a + 255 * (255 - a) + 127) / 255) as u8)
+}
+
+/// Row `y` of any image as RGB8 on white, converted straight from the decoder's buffer.
+fn rgb_row(image: &DynamicImage, y: u32, out: &mut [u8]) {
+    fn convert<T: Copy>(
+        raw: &[T],
+        width: u32,
+        channels: usize,
+        y: u32,
+        out: &mut [u8],
+        to8: impl Fn(T) -> u8,
+    ) {
+        let row = &raw[y as usize * width as usize * channels..][..width as usize * channels];
+        for (px, dst) in row.chunks_exact(channels).zip(out.chunks_exact_mut(3)) {
+            let (rgb, alpha) = match channels {
+                1 => ([to8(px[0]); 3], 255),
+                2 => ([to8(px[0]); 3], to8(px[1])),
+                3 => ([to8(px[0]), to8(px[1]), to8(px[2])], 255),
+                _ => ([to8(px[0]), to8(px[1]), to8(px[2])], to8(px[3])),
+            };
+            dst.copy_from_slice(&on_white(rgb, alpha));
         }
+    }
+    let wide = |v: u16| ((v as u32 + 128) / 257) as u8;
+    let float = |v: f32| (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+    let w = image.width();
+    match image {
+        DynamicImage::ImageRgb8(b) => convert(b.as_raw(), w, 3, y, out, |v| v),
+        DynamicImage::ImageRgba8(b) => convert(b.as_raw(), w, 4, y, out, |v| v),
+        DynamicImage::ImageLuma8(b) => convert(b.as_raw(), w, 1, y, out, |v| v),
+        DynamicImage::ImageLumaA8(b) => convert(b.as_raw(), w, 2, y, out, |v| v),
+        DynamicImage::ImageRgb16(b) => convert(b.as_raw(), w, 3, y, out, wide),
+        DynamicImage::ImageRgba16(b) => convert(b.as_raw(), w, 4, y, out, wide),
+        DynamicImage::ImageLuma16(b) => convert(b.as_raw(), w, 1, y, out, wide),
+        DynamicImage::ImageLumaA16(b) => convert(b.as_raw(), w, 2, y, out, wide),
+        DynamicImage::ImageRgb32F(b) => convert(b.as_raw(), w, 3, y, out, float),
+        DynamicImage::ImageRgba32F(b) => convert(b.as_raw(), w, 4, y, out, float),
+        other => {
+            use image::GenericImageView;
+            for (x, dst) in out.chunks_exact_mut(3).enumerate().take(w as usize) {
+                let p = other.get_pixel(x as u32, y).0;
+                dst.copy_from_slice(&on_white([p[0], p[1], p[2]], p[3]));
+            }
+        }
+    }
+}
+
+/// Converts any colour type to RGB8, compositing transparency on white.
+pub fn flatten_to_rgb8(image: DynamicImage) -> RgbImage {
+    if let DynamicImage::ImageRgb8(rgb) = image {
+        return rgb;
+    }
+    let (w, h) = (image.width(), image.height());
+    let mut out = RgbImage::new(w, h);
+    for (y, row) in out.as_mut().chunks_exact_mut(w as usize * 3).enumerate() {
+        rgb_row(&image, y as u32, row);
     }
     out
 }
@@ -383,7 +588,15 @@ pub fn to_jpeg(
     max_side: u32,
     max_bytes: usize,
 ) -> Result<Vec<u8>, ImageError> {
-    let decoded = decode(bytes, limits)?;
+    // Decoded only as big as needed: shrunk while decoding to about the largest side allowed.
+    let p = probe(bytes, limits)?;
+    let (long, short) = (p.width.max(p.height), p.width.min(p.height));
+    let decoded = if long > max_side {
+        let short_needed = (short as u64 * max_side as u64).div_ceil(long as u64) as u32;
+        decode_at_least(bytes, limits, short_needed.max(min_side))?
+    } else {
+        decode(bytes, limits)?
+    };
     let (w, h) = decoded.image.dimensions();
     let mut scale = 1.0f64;
     if w.max(h) > max_side {

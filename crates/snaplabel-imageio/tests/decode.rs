@@ -426,3 +426,62 @@ fn mutated_files_of_every_format_end_in_a_code_or_pixels() {
         }
     }
 }
+
+/// What the `image` crate itself makes of a PNG (its own decoder, no shrinking), as RGB8 on white.
+fn image_crate_rgb(png: &[u8]) -> RgbImage {
+    snaplabel_imageio::flatten_to_rgb8(image::load_from_memory(png).unwrap())
+}
+
+#[test]
+fn pngs_streamed_row_by_row_match_the_image_crate() {
+    // Whole size: the same pixels as the image crate's decoder, for every PNG flavour here.
+    let rgba = RgbaImage::from_fn(97, 61, |x, y| Rgba([(x * 3) as u8, (y * 4) as u8, 90, (x + y) as u8]));
+    let mut rgba_png = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut rgba_png)
+        .write_image(rgba.as_raw(), 97, 61, image::ExtendedColorType::Rgba8)
+        .unwrap();
+    let interlaced = snaplabel_fixtures::hostile::png_interlaced_rgb8(101, 67, |x, y| {
+        [(x * 2) as u8, (y * 3) as u8, ((x * y) % 251) as u8]
+    });
+    for (name, png) in [
+        ("chelsea", fixture("chelsea.png")),
+        ("coffee", fixture("coffee.png")),
+        ("rgba", rgba_png),
+        ("interlaced", interlaced.clone()),
+    ] {
+        let ours = decode(&png, &Limits::default()).unwrap().image;
+        assert_eq!(ours, image_crate_rgb(&png), "{name}");
+    }
+    // Shrunk: each output pixel the mean of its block, also when the rows arrive as Adam7
+    // passes.
+    let big = snaplabel_fixtures::hostile::png_interlaced_rgb8(1200, 800, |x, y| {
+        [(x / 5) as u8, (y / 4) as u8, ((x + y) % 256) as u8]
+    });
+    let shrunk = snaplabel_imageio::decode_at_least(&big, &Limits::default(), 256)
+        .unwrap()
+        .image;
+    let whole = image_crate_rgb(&big);
+    assert_eq!(shrunk.dimensions(), (400, 267));
+    for (x, y) in [(0, 0), (10, 20), (399, 265), (200, 133)] {
+        let mean = |c: usize| {
+            let values: Vec<u32> = (0..3)
+                .flat_map(|dy| (0..3).map(move |dx| (x * 3 + dx, y * 3 + dy)))
+                .map(|(xx, yy)| whole.get_pixel(xx, yy)[c] as u32)
+                .collect();
+            ((values.iter().sum::<u32>() + 4) / 9) as u8
+        };
+        assert_eq!(shrunk.get_pixel(x, y).0, [mean(0), mean(1), mean(2)], "({x}, {y})");
+    }
+}
+
+#[test]
+fn big_deep_pngs_are_shrunk_while_decoding_and_oriented_afterwards() {
+    // The attack: 8000×8000 16-bit RGBA with EXIF orientation 6, half a gigabyte decoded whole.
+    let png = snaplabel_fixtures::hostile::png_rgba16(8000, 6000, Some(6));
+    let whole = decode(&png, &Limits::default()).unwrap_err();
+    assert_eq!(whole.code, ErrorCode::TooManyPixels, "{whole}");
+    let d = snaplabel_imageio::decode_at_least(&png, &Limits::default(), 256).unwrap();
+    assert_eq!((d.probe.width, d.probe.height), (6000, 8000), "upright");
+    assert_eq!(d.image.dimensions(), (261, 348), "shrunk by 23, then turned");
+    assert_eq!(d.memory.bytes(), 261 * 348 * 3);
+}

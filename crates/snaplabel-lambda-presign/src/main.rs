@@ -1,6 +1,6 @@
 //! The presign Lambda function: `lambda_http` events (Function URL, HTTP API, REST API, ALB) in,
 //! [`snaplabel_pipeline::ApiHandler`] does the work. Configuration: `SNAPLABEL_*` variables (see
-//! `snaplabel_core::config`), plus `SNAPLABEL_IDENTITY_POOL_ID`.
+//! `snaplabel_core::config`).
 
 use lambda_http::{Error, Request, service_fn};
 use snaplabel_lambda_presign::{to_api_request, to_lambda_response};
@@ -16,7 +16,6 @@ async fn main() -> Result<(), Error> {
         &sdk,
         &aws::Endpoints::from_env(),
         config,
-        wiring::identity_pool_from_env(),
     )?);
     lambda_http::run(service_fn(move |request: Request| {
         let handler = handler.clone();

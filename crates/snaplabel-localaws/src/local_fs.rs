@@ -7,10 +7,15 @@
 //! - **Whole-object reads in one go**: s3s-fs streams GET bodies in 4 KB reads, each a trip to
 //!   tokio's blocking pool (a 3 MB photo took ~57 ms over loopback); a plain GET of a whole object
 //!   is served from one read instead.
+//! - **S3's limits and conditional writes as AWS enforces them**, so dev fails where AWS would:
+//!   user metadata over 2 KB is refused (`MetadataTooLarge`), and `If-None-Match: *` creates an
+//!   object once even under concurrent PUTs of the same key (s3s-fs checks existence before it
+//!   writes; a second PUT racing the first gets `ConditionalRequestConflict`, as on S3).
 
 use async_trait::async_trait;
 use s3s::dto::*;
-use s3s::{S3, S3Request, S3Response, S3Result};
+use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
+use std::collections::HashSet;
 use std::future::Future;
 use std::path::{Component, Path, PathBuf};
 use std::pin::Pin;
@@ -18,6 +23,21 @@ use std::sync::Arc;
 
 /// Objects up to this size are read whole for a GET; larger ones keep s3s-fs's stream.
 const WHOLE_READ_MAX_BYTES: i64 = 32 * 1024 * 1024;
+/// S3's limit on user metadata: keys and values, in UTF-8 bytes.
+pub const MAX_USER_METADATA_BYTES: usize = 2 * 1024;
+
+fn check_metadata(metadata: Option<&Metadata>) -> S3Result<()> {
+    let size: usize = metadata
+        .map(|m| m.iter().map(|(k, v)| k.len() + v.len()).sum())
+        .unwrap_or(0);
+    if size > MAX_USER_METADATA_BYTES {
+        return Err(s3_error!(
+            MetadataTooLarge,
+            "Your metadata headers exceed the maximum allowed metadata size ({size} of {MAX_USER_METADATA_BYTES} bytes)"
+        ));
+    }
+    Ok(())
+}
 
 /// An object that was just created.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +58,22 @@ pub struct LocalFs {
     inner: s3s_fs::FileSystem,
     root: PathBuf,
     listener: Option<Listener>,
+    /// Keys being created under `If-None-Match: *` right now.
+    creating: std::sync::Mutex<HashSet<(String, String)>>,
+}
+
+/// Removes a key from [`LocalFs::creating`] when its conditional PUT ends, however it ends.
+struct Creating<'a> {
+    set: &'a std::sync::Mutex<HashSet<(String, String)>>,
+    key: (String, String),
+}
+
+impl Drop for Creating<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut set) = self.set.lock() {
+            set.remove(&self.key);
+        }
+    }
 }
 
 impl LocalFs {
@@ -48,6 +84,7 @@ impl LocalFs {
             inner,
             root: root.to_path_buf(),
             listener,
+            creating: std::sync::Mutex::new(HashSet::new()),
         })
     }
 
@@ -124,7 +161,6 @@ impl S3 for LocalFs {
         list_buckets: ListBucketsInput => ListBucketsOutput;
         list_objects: ListObjectsInput => ListObjectsOutput;
         list_objects_v2: ListObjectsV2Input => ListObjectsV2Output;
-        create_multipart_upload: CreateMultipartUploadInput => CreateMultipartUploadOutput;
         upload_part: UploadPartInput => UploadPartOutput;
         upload_part_copy: UploadPartCopyInput => UploadPartCopyOutput;
         list_parts: ListPartsInput => ListPartsOutput;
@@ -135,13 +171,42 @@ impl S3 for LocalFs {
         &self,
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
+        check_metadata(req.input.metadata.as_ref())?;
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         let size = req.input.content_length.unwrap_or(0).max(0) as u64;
+        let _creating = match &req.input.if_none_match {
+            Some(condition) if condition.is_any() => {
+                let entry = (bucket.clone(), key.clone());
+                let mut set = self
+                    .creating
+                    .lock()
+                    .map_err(|_| s3_error!(InternalError))?;
+                if !set.insert(entry.clone()) {
+                    return Err(s3_error!(
+                        ConditionalRequestConflict,
+                        "A conflicting conditional operation is currently in progress against this resource."
+                    ));
+                }
+                Some(Creating {
+                    set: &self.creating,
+                    key: entry,
+                })
+            }
+            _ => None,
+        };
         let response = self.inner.put_object(req).await?;
         let etag = etag_string(response.output.e_tag.as_ref());
         self.notify_created(bucket, key, etag, "ObjectCreated:Put", Some(size))
             .await;
         Ok(response)
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        check_metadata(req.input.metadata.as_ref())?;
+        self.inner.create_multipart_upload(req).await
     }
 
     async fn complete_multipart_upload(
@@ -160,6 +225,7 @@ impl S3 for LocalFs {
         &self,
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
+        check_metadata(req.input.metadata.as_ref())?;
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         let response = self.inner.copy_object(req).await?;
         let etag = etag_string(

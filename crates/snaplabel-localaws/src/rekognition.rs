@@ -43,8 +43,10 @@ impl RekognitionError {
 
     pub fn status(&self) -> StatusCode {
         match self.kind {
-            "InternalServerError" => StatusCode::INTERNAL_SERVER_ERROR,
-            "AccessDeniedException" => StatusCode::FORBIDDEN,
+            "InternalServerError" | "InternalErrorException" => StatusCode::INTERNAL_SERVER_ERROR,
+            "AccessDeniedException" | "NotAuthorizedException" => StatusCode::FORBIDDEN,
+            "ResourceNotFoundException" => StatusCode::NOT_FOUND,
+            "TooManyRequestsException" | "ThrottlingException" => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::BAD_REQUEST,
         }
     }

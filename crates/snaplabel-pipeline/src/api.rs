@@ -1,33 +1,57 @@
-//! The presign HTTP API: `POST /api/uploads` hands out presigned URLs for one upload.
+//! The presign HTTP API: `POST /api/uploads` hands out presigned URLs for one upload,
+//! `GET /api/uploads` lists the caller's uploads, newest first.
 //!
 //! A plain function from `http::Request<Bytes>` to `http::Response<Bytes>`: the Lambda main adapts
 //! `lambda_http` events to it, `snaplabel dev` serves it with hyper. It never touches image bytes;
 //! it only decides keys and signs URLs.
+//!
+//! What a guest can cost is bounded here: one object per URL (`If-None-Match: *` is signed in),
+//! and at most [`PipelineConfig::uploads_per_hour`] URLs per guest, counted from the guest's own
+//! prefix in the bucket. Failures of the services behind it are answered with a generic message
+//! and a request id; the details go to the log under that id.
 
-use crate::identity::{IDENTITY_HEADER, IdentityVerifier};
+use crate::identity::{IdentityError, IdentityVerifier};
 use crate::store::{ObjectStore, PresignRequest};
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use snaplabel_core::api::{
-    CreateUploadRequest, CreateUploadResponse, PresignedUpload, ResultLocation, UploadHistory,
-    UploadSummary,
+    CreateUploadRequest, CreateUploadResponse, FILENAME_METADATA, PresignedUpload,
+    ResultLocation, UploadHistory, UploadSummary, filename_from_metadata, filename_metadata,
 };
 use snaplabel_core::config::PipelineConfig;
 use snaplabel_core::error::ApiError;
-use snaplabel_core::keys::UploadKey;
+use snaplabel_core::keys::{UploadKey, upload_id, upload_id_time_ms};
 use snaplabel_core::{ErrorBody, ErrorCode, ImageFormat};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Requests to the API are small JSON documents; anything bigger is refused unread.
 pub const MAX_REQUEST_BYTES: usize = 16 * 1024;
-/// Metadata key recording the client's original file name (percent-encoded: headers are ASCII).
-pub const FILENAME_METADATA: &str = "original-filename";
-/// History listings look at no more than this many uploads of one identity.
-const MAX_HISTORY_SCAN: usize = 10_000;
+/// The response header carrying the request id that failures are logged under.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
 const DEFAULT_HISTORY_PAGE: usize = 20;
 const MAX_HISTORY_PAGE: usize = 100;
+/// The window of the per-guest upload quota.
+const QUOTA_WINDOW: Duration = Duration::from_secs(3600);
+/// History entries whose metadata is read at once.
+const HISTORY_CONCURRENCY: usize = 8;
+
+/// An answer other than success: the error body and, for `rate_limited`, when to come back.
+#[derive(Debug)]
+struct Refusal {
+    error: ErrorBody,
+    retry_after_secs: Option<u64>,
+}
+
+impl From<ErrorBody> for Refusal {
+    fn from(error: ErrorBody) -> Self {
+        Refusal {
+            error,
+            retry_after_secs: None,
+        }
+    }
+}
 
 /// `?limit=N&before=ID` of the history listing.
 struct Query {
@@ -97,8 +121,10 @@ impl ApiHandler {
         &self.config
     }
 
-    /// Serves one request. Never fails: every problem becomes a JSON error response.
+    /// Serves one request. Never fails: every problem becomes a JSON error response carrying
+    /// the request's id (also in the `x-request-id` header).
     pub async fn handle(&self, request: Request<Bytes>) -> Response<Bytes> {
+        let request_id = ulid::Ulid::new().to_string();
         let origin = request
             .headers()
             .get(header::ORIGIN)
@@ -107,60 +133,101 @@ impl ApiHandler {
         let mut response = if request.method() == Method::OPTIONS {
             preflight()
         } else {
-            match self.route(request).await {
+            match self.route(request, &request_id).await {
                 Ok(response) => response,
-                Err(error) => error_response(error),
+                Err(refusal) => {
+                    let mut response =
+                        error_response(refusal.error.with_request_id(request_id.clone()));
+                    if let Some(secs) = refusal.retry_after_secs {
+                        response
+                            .headers_mut()
+                            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+                    }
+                    response
+                }
             }
         };
+        if let Ok(id) = HeaderValue::from_str(&request_id) {
+            response.headers_mut().insert(REQUEST_ID_HEADER, id);
+        }
         self.add_cors(origin.as_deref(), &mut response);
         response
     }
 
-    async fn route(&self, request: Request<Bytes>) -> Result<Response<Bytes>, ErrorBody> {
+    /// The caller's owner segment, from its `Authorization` header.
+    async fn owner(&self, request: &Request<Bytes>, request_id: &str) -> Result<String, Refusal> {
+        let authorization = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        self.identity.owner(authorization).await.map_err(|e| {
+            match e {
+                IdentityError::Invalid(message) => {
+                    tracing::info!(request_id, code = "invalid_identity", reason = %message, "identity refused");
+                    ErrorBody::new(ErrorCode::InvalidIdentity, message)
+                }
+                IdentityError::Unavailable(detail) => {
+                    tracing::error!(request_id, code = "unavailable", error = %detail, "identity keys unavailable");
+                    ErrorBody::new(
+                        ErrorCode::Unavailable,
+                        "guest identities cannot be checked right now; try again in a minute",
+                    )
+                }
+            }
+            .into()
+        })
+    }
+
+    async fn route(
+        &self,
+        request: Request<Bytes>,
+        request_id: &str,
+    ) -> Result<Response<Bytes>, Refusal> {
         let path = request.uri().path().trim_end_matches('/');
         if !(path.ends_with("/api/uploads") || path == "/uploads") {
             return Err(ErrorBody::new(
                 ErrorCode::NotFound,
                 format!("no such endpoint: {}", request.uri().path()),
-            ));
+            )
+            .into());
         }
         match *request.method() {
-            Method::POST => self.create_upload(request).await,
-            Method::GET => self.list_uploads(request).await,
+            Method::POST => self.create_upload(request, request_id).await,
+            Method::GET => self.list_uploads(request, request_id).await,
             _ => Err(ErrorBody::new(
                 ErrorCode::MethodNotAllowed,
                 format!("{} is not allowed here; use POST or GET", request.method()),
-            )),
+            )
+            .into()),
         }
     }
 
-    async fn create_upload(&self, request: Request<Bytes>) -> Result<Response<Bytes>, ErrorBody> {
-        let claimed = request
-            .headers()
-            .get(IDENTITY_HEADER)
-            .and_then(|v| v.to_str().ok());
-        let owner = self.identity.verify(claimed).await?;
+    async fn create_upload(
+        &self,
+        request: Request<Bytes>,
+        request_id: &str,
+    ) -> Result<Response<Bytes>, Refusal> {
+        let owner = self.owner(&request, request_id).await?;
         let body = parse_create_request(request.body())?;
         let (format, size) = self.validate(&body)?;
+        let storage = |e| storage_error(e, request_id);
+        let now = SystemTime::now();
+        self.check_quota(&owner, now, request_id).await?;
 
         let key = UploadKey {
             owner,
-            id: ulid::Ulid::new().to_string(),
+            id: upload_id(ulid::Ulid::from_datetime(now).0),
             format,
         };
+        // The quota counts URLs handed out, not uploads made: a guest cannot stockpile URLs.
+        self.store
+            .put(&key.quota_key(), Bytes::new(), "application/octet-stream", BTreeMap::new())
+            .await
+            .map_err(storage)?;
         let expires_in = Duration::from_secs(self.config.url_expiry_secs);
         let mut metadata = BTreeMap::new();
-        if let Some(name) = body
-            .filename
-            .as_deref()
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-        {
-            metadata.insert(
-                FILENAME_METADATA.to_string(),
-                percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC)
-                    .to_string(),
-            );
+        if let Some(name) = body.filename.as_deref().and_then(filename_metadata) {
+            metadata.insert(FILENAME_METADATA.to_string(), name);
         }
         let upload = self
             .store
@@ -174,8 +241,11 @@ impl ApiHandler {
                 expires_in,
             )
             .await
-            .map_err(storage_error)?;
-        let result = self.result_location(key.result_key(), expires_in).await?;
+            .map_err(storage)?;
+        let result = self
+            .result_location(key.result_key(), expires_in)
+            .await
+            .map_err(storage)?;
 
         // Browsers compute Content-Length themselves and refuse to set it; it is still signed.
         let headers = upload
@@ -191,96 +261,89 @@ impl ApiHandler {
                 headers,
             },
             result,
-            expires_at: rfc3339(SystemTime::now() + expires_in),
+            expires_at: rfc3339(now + expires_in),
         };
-        tracing::info!(key = %key, size, content_type = format.content_type(), "presigned upload");
+        tracing::info!(request_id, key = %key, size, content_type = format.content_type(), "presigned upload");
         Ok(json_response(StatusCode::CREATED, &response))
     }
 
+    /// Refuses with `rate_limited` when `owner` got its whole hourly quota of upload URLs in the
+    /// last hour. One listing call: quota markers are named by newest-first ids, so the first
+    /// `quota` keys are the newest, and the last of them tells whether all are within the hour.
+    async fn check_quota(&self, owner: &str, now: SystemTime, request_id: &str) -> Result<(), Refusal> {
+        let quota = self.config.uploads_per_hour;
+        let page = self
+            .store
+            .list(&UploadKey::owner_quota_prefix(owner), quota, None, None)
+            .await
+            .map_err(|e| storage_error(e, request_id))?;
+        let now_ms = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+        let window_ms = QUOTA_WINDOW.as_millis() as u64;
+        let recent: Vec<u64> = page
+            .objects
+            .iter()
+            .filter_map(|o| upload_id_time_ms(o.key.rsplit('/').next()?))
+            .filter(|&t| t + window_ms > now_ms)
+            .collect();
+        if (recent.len() as u64) < quota as u64 {
+            return Ok(());
+        }
+        // The oldest of the counted URLs leaves the window first.
+        let oldest = recent.iter().copied().min().unwrap_or(now_ms);
+        let retry_after_secs = (oldest + window_ms).saturating_sub(now_ms).div_ceil(1000).max(1);
+        tracing::info!(request_id, code = "rate_limited", quota, retry_after_secs, "upload quota reached");
+        Err(Refusal {
+            error: ErrorBody::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "you have had {quota} upload links in the last hour, the most one guest may have; try again in {}",
+                    human_duration(retry_after_secs)
+                ),
+            ),
+            retry_after_secs: Some(retry_after_secs),
+        })
+    }
+
     /// `GET /api/uploads?limit=20&before=ID`: the caller's uploads, newest first, with fresh URLs.
-    async fn list_uploads(&self, request: Request<Bytes>) -> Result<Response<Bytes>, ErrorBody> {
-        let claimed = request
-            .headers()
-            .get(IDENTITY_HEADER)
-            .and_then(|v| v.to_str().ok());
-        let owner = self.identity.verify(claimed).await?;
+    /// One listing call however many uploads there are: ids sort newest first.
+    async fn list_uploads(
+        &self,
+        request: Request<Bytes>,
+        request_id: &str,
+    ) -> Result<Response<Bytes>, Refusal> {
+        let owner = self.owner(&request, request_id).await?;
         let query = Query::parse(request.uri().query().unwrap_or_default())?;
-        let prefix = UploadKey::owner_uploads_prefix(&owner);
-        // Keys are ULIDs, so key order is time order; S3 lists ascending only, hence the full
-        // listing (capped) and the reversal.
-        let mut keys: Vec<(String, u64, Option<SystemTime>)> = Vec::new();
-        let mut token = None;
-        loop {
-            let page = self
-                .store
-                .list(&prefix, 1000, token)
-                .await
-                .map_err(storage_error)?;
-            keys.extend(
-                page.objects
-                    .into_iter()
-                    .map(|o| (o.key, o.size, o.last_modified)),
-            );
-            token = page.next_token;
-            if token.is_none() || keys.len() >= MAX_HISTORY_SCAN {
-                break;
-            }
-        }
-        keys.sort_by(|a, b| b.0.cmp(&a.0));
-        let mut selected = Vec::new();
-        let mut more = false;
-        for (key, size, modified) in keys {
-            let Some(parsed) = UploadKey::parse(&key) else {
-                continue;
-            };
-            if query
-                .before
-                .as_deref()
-                .is_some_and(|b| parsed.id.as_str() >= b)
-            {
-                continue;
-            }
-            if selected.len() == query.limit {
-                more = true;
-                break;
-            }
-            selected.push((parsed, size, modified));
-        }
+        let storage = |e| storage_error(e, request_id);
+        let start_after = query.before.as_deref().map(|id| UploadKey::older_than(&owner, id));
+        let page = self
+            .store
+            .list(
+                &UploadKey::owner_uploads_prefix(&owner),
+                query.limit as u32 + 1,
+                start_after.as_deref(),
+                None,
+            )
+            .await
+            .map_err(storage)?;
+        let mut listed: Vec<_> = page
+            .objects
+            .into_iter()
+            .filter_map(|o| Some((UploadKey::parse(&o.key)?, o.size, o.last_modified)))
+            .collect();
+        let more = listed.len() > query.limit || page.next_token.is_some();
+        listed.truncate(query.limit);
         let expires_in = Duration::from_secs(self.config.url_expiry_secs);
-        let mut uploads = Vec::with_capacity(selected.len());
-        for (parsed, size, modified) in &selected {
-            let key = parsed.to_string();
-            let result_key = parsed.result_key();
-            let filename = self
-                .store
-                .head(&key)
-                .await
-                .map_err(storage_error)?
-                .and_then(|m| m.metadata.get(FILENAME_METADATA).cloned())
-                .map(|n| {
-                    percent_encoding::percent_decode_str(&n)
-                        .decode_utf8_lossy()
-                        .into_owned()
-                });
-            let image = self
-                .store
-                .presign(PresignRequest::Get { key: key.clone() }, expires_in)
-                .await
-                .map_err(storage_error)?;
-            let result = self.result_location(result_key, expires_in).await?;
-            uploads.push(UploadSummary {
-                id: parsed.id.clone(),
-                key,
-                filename,
-                content_type: parsed.format.content_type().to_string(),
-                size: *size,
-                uploaded_at: modified.map(rfc3339),
-                image_url: image.url,
-                result,
-            });
+        let mut uploads = Vec::with_capacity(listed.len());
+        for chunk in listed.chunks(HISTORY_CONCURRENCY) {
+            let summaries = chunk
+                .iter()
+                .map(|(parsed, size, modified)| self.summary(parsed, *size, *modified, expires_in));
+            for summary in futures::future::join_all(summaries).await {
+                uploads.push(summary.map_err(storage)?);
+            }
         }
         let next_before = if more {
-            selected.last().map(|(p, _, _)| p.id.clone())
+            listed.last().map(|(p, _, _)| p.id.clone())
         } else {
             None
         };
@@ -294,23 +357,53 @@ impl ApiHandler {
         ))
     }
 
+    /// One history entry: the original file name (from the object's metadata) and fresh URLs.
+    async fn summary(
+        &self,
+        parsed: &UploadKey,
+        size: u64,
+        modified: Option<SystemTime>,
+        expires_in: Duration,
+    ) -> Result<UploadSummary, crate::store::StoreError> {
+        let key = parsed.to_string();
+        let filename = self
+            .store
+            .head(&key)
+            .await?
+            .and_then(|m| m.metadata.get(FILENAME_METADATA).cloned())
+            .map(|n| filename_from_metadata(&n));
+        let image = self
+            .store
+            .presign(PresignRequest::Get { key: key.clone() }, expires_in)
+            .await?;
+        let result = self.result_location(parsed.result_key(), expires_in).await?;
+        Ok(UploadSummary {
+            id: parsed.id.clone(),
+            key,
+            filename,
+            content_type: parsed.format.content_type().to_string(),
+            size,
+            uploaded_at: modified.map(rfc3339),
+            image_url: image.url,
+            result,
+        })
+    }
+
     /// Where a result document will be, with HEAD and GET presigned separately (the method is part
     /// of a SigV4 signature).
     async fn result_location(
         &self,
         key: String,
         expires_in: Duration,
-    ) -> Result<ResultLocation, ErrorBody> {
+    ) -> Result<ResultLocation, crate::store::StoreError> {
         let head = self
             .store
             .presign(PresignRequest::Head { key: key.clone() }, expires_in)
-            .await
-            .map_err(storage_error)?;
+            .await?;
         let get = self
             .store
             .presign(PresignRequest::Get { key: key.clone() }, expires_in)
-            .await
-            .map_err(storage_error)?;
+            .await?;
         Ok(ResultLocation {
             key,
             head_url: head.url,
@@ -318,13 +411,9 @@ impl ApiHandler {
         })
     }
 
+    /// The declared type and size. A file name of any length is accepted: it is only kept as
+    /// metadata, cut to fit S3's limit ([`filename_metadata`]).
     fn validate(&self, body: &CreateUploadRequest) -> Result<(ImageFormat, u64), ErrorBody> {
-        if body.filename.as_ref().is_some_and(|f| f.len() > 1024) {
-            return Err(ErrorBody::new(
-                ErrorCode::MalformedRequest,
-                "filename is longer than 1024 bytes",
-            ));
-        }
         let content_type = body.content_type.as_deref().ok_or_else(|| {
             ErrorBody::new(
                 ErrorCode::UnsupportedContentType,
@@ -365,7 +454,7 @@ impl ApiHandler {
             response.headers_mut(),
             origin.and_then(|o| self.config.cors_origin(o)),
             "GET, POST, OPTIONS",
-            "content-type, x-snaplabel-identity",
+            "authorization, content-type",
         );
     }
 }
@@ -391,6 +480,10 @@ pub fn write_cors(
     headers.insert(
         header::ACCESS_CONTROL_ALLOW_HEADERS,
         HeaderValue::from_static(request_headers),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("retry-after, x-request-id"),
     );
     headers.insert(
         header::ACCESS_CONTROL_MAX_AGE,
@@ -439,12 +532,22 @@ fn preflight() -> Response<Bytes> {
     response
 }
 
-fn storage_error(err: crate::store::StoreError) -> ErrorBody {
-    tracing::error!(error = %err, "presigning failed");
+/// A storage failure as the caller sees it: generic, with the request id (added by `handle`);
+/// the detail goes to the log under that id.
+fn storage_error(err: crate::store::StoreError, request_id: &str) -> Refusal {
+    tracing::error!(request_id, code = "storage_failed", error = %err, "object storage failed");
     ErrorBody::new(
         ErrorCode::StorageFailed,
-        "the upload could not be prepared; try again",
+        "storage did not answer as expected; try again, and quote the request id if it keeps failing",
     )
+    .into()
+}
+
+fn human_duration(secs: u64) -> String {
+    match secs {
+        0..=90 => format!("{secs} s"),
+        _ => format!("{} min", secs.div_ceil(60)),
+    }
 }
 
 pub fn json_response<T: serde::Serialize>(status: StatusCode, body: &T) -> Response<Bytes> {

@@ -1,16 +1,38 @@
-//! Who is asking: the owner segment of every key a caller may touch.
+//! Who is asking, and which keys are theirs.
+//!
+//! A Cognito guest identity id is a bearer secret: whoever knows it can get tokens for it without
+//! a login. So it never reaches the API, a key, a URL, a document or a log line. The browser
+//! sends proof instead: the OpenID token Cognito's `GetOpenIdToken` issues for its identity,
+//! verified here without any call to Cognito (RS256/RS512 against the issuer's published keys,
+//! fetched once and cached). The owner segment of the guest's keys is a keyed one-way function of
+//! the identity id ([`owner_segment`]), so a key or URL someone shared reveals nothing that lets
+//! them list or fetch the guest's uploads, and cannot be computed from a guessed id.
 
+use crate::jwks::{JwksCache, KeyLookup};
 use async_trait::async_trait;
-use snaplabel_core::keys::{ANONYMOUS_OWNER, is_valid_owner};
-use snaplabel_core::{ErrorBody, ErrorCode};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use snaplabel_core::config::OwnerKey;
+use snaplabel_core::keys::ANONYMOUS_OWNER;
+use std::sync::Arc;
 
-/// The request header carrying the caller's guest identity id.
-pub use snaplabel_core::api::IDENTITY_HEADER;
+/// Why a request's proof of identity was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdentityError {
+    /// The caller's fault: no token, a malformed, expired or foreign one. The message is safe to
+    /// show (it never repeats the token or the identity id).
+    #[error("{0}")]
+    Invalid(String),
+    /// The issuer's keys could not be fetched and none are cached: nobody can be verified now.
+    /// The detail is for the logs only.
+    #[error("identity keys unavailable: {0}")]
+    Unavailable(String),
+}
 
-/// Turns what a caller claims into the owner segment of its keys, or refuses.
+/// Turns a request's `Authorization` header into the owner segment of the caller's keys.
 #[async_trait]
 pub trait IdentityVerifier: Send + Sync {
-    async fn verify(&self, claimed: Option<&str>) -> Result<String, ErrorBody>;
+    async fn owner(&self, authorization: Option<&str>) -> Result<String, IdentityError>;
 }
 
 /// No identities: every caller shares the `anonymous` owner. For single-user setups only.
@@ -18,75 +40,194 @@ pub struct SharedAnonymous;
 
 #[async_trait]
 impl IdentityVerifier for SharedAnonymous {
-    async fn verify(&self, _claimed: Option<&str>) -> Result<String, ErrorBody> {
+    async fn owner(&self, _authorization: Option<&str>) -> Result<String, IdentityError> {
         Ok(ANONYMOUS_OWNER.to_string())
     }
 }
 
-/// Guest identities of an Amazon Cognito identity pool, verified with `DescribeIdentity`.
-pub struct CognitoGuests {
-    client: aws_sdk_cognitoidentity::Client,
-    pool_id: String,
+/// The owner segment of an identity's keys: the first 128 bits of HMAC-SHA256 under the
+/// deployment's secret key, in hex. One-way (the id cannot be recovered from it) and keyed (a
+/// guessed id cannot be turned into it without the key).
+pub fn owner_segment(key: &OwnerKey, identity_id: &str) -> String {
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key.as_bytes());
+    let mut context = aws_lc_rs::hmac::Context::with_key(&key);
+    // Domain separation: the same key must never produce this value for another purpose.
+    context.update(b"snaplabel owner v1\n");
+    context.update(identity_id.as_bytes());
+    context.sign().as_ref()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
-impl CognitoGuests {
-    pub fn new(client: aws_sdk_cognitoidentity::Client, pool_id: impl Into<String>) -> Self {
-        CognitoGuests {
-            client,
+/// Cognito's pattern for identity ids (`[\w-]+:[0-9a-f-]+`, 1–55 characters).
+pub fn is_cognito_identity_id(id: &str) -> bool {
+    let Some((region, guid)) = id.split_once(':') else {
+        return false;
+    };
+    (1..=55).contains(&id.len())
+        && !region.is_empty()
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        && !guid.is_empty()
+        && guid
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b) || b == b'-')
+}
+
+#[derive(Debug, Deserialize)]
+struct Claims {
+    sub: String,
+    #[serde(default)]
+    amr: Vec<String>,
+}
+
+/// Guests of one Cognito identity pool, proved by their OpenID tokens.
+pub struct CognitoTokens {
+    pool_id: String,
+    issuer: String,
+    owner_key: OwnerKey,
+    keys: Arc<JwksCache>,
+}
+
+/// Tokens are checked against the clock with this much slack (clocks differ a little).
+const CLOCK_LEEWAY_SECS: u64 = 30;
+
+fn invalid(message: &str) -> IdentityError {
+    IdentityError::Invalid(message.to_string())
+}
+
+impl CognitoTokens {
+    pub fn new(
+        pool_id: impl Into<String>,
+        issuer: impl Into<String>,
+        owner_key: OwnerKey,
+        keys: Arc<JwksCache>,
+    ) -> Self {
+        CognitoTokens {
             pool_id: pool_id.into(),
+            issuer: issuer.into().trim_end_matches('/').to_string(),
+            owner_key,
+            keys,
         }
+    }
+
+    /// The identity id a token proves, or why it proves nothing.
+    pub async fn identity(&self, token: &str) -> Result<String, IdentityError> {
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| invalid("the identity token is not a JSON Web Token"))?;
+        // Only the RSA signatures Cognito uses: never "none", never a shared-secret algorithm
+        // that a public key could be abused as.
+        if !matches!(header.alg, Algorithm::RS256 | Algorithm::RS512) {
+            return Err(invalid("the identity token is not signed the way Cognito signs"));
+        }
+        let kid = header
+            .kid
+            .ok_or_else(|| invalid("the identity token names no signing key"))?;
+        let jwk = match self.keys.key(&kid).await {
+            KeyLookup::Found(jwk) => jwk,
+            KeyLookup::Unknown => {
+                return Err(invalid(
+                    "the identity token is signed by a key its issuer does not publish",
+                ));
+            }
+            KeyLookup::Unavailable(detail) => return Err(IdentityError::Unavailable(detail)),
+        };
+        let key = DecodingKey::from_jwk(&jwk)
+            .map_err(|_| invalid("the identity token's signing key is not an RSA key"))?;
+        let mut validation = Validation::new(header.alg);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.pool_id]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = CLOCK_LEEWAY_SECS;
+        let claims = jsonwebtoken::decode::<Claims>(token, &key, &validation)
+            .map_err(|e| {
+                use jsonwebtoken::errors::ErrorKind;
+                invalid(match e.kind() {
+                    ErrorKind::ExpiredSignature => {
+                        "the identity token has expired; get a new one (GetOpenIdToken)"
+                    }
+                    ErrorKind::InvalidAudience => {
+                        "the identity token is for another identity pool"
+                    }
+                    ErrorKind::InvalidIssuer => "the identity token comes from another issuer",
+                    ErrorKind::InvalidSignature => "the identity token's signature is wrong",
+                    _ => "the identity token is malformed",
+                })
+            })?
+            .claims;
+        if !claims.amr.iter().any(|m| m == "unauthenticated") {
+            return Err(invalid("only guest (unauthenticated) identities may upload here"));
+        }
+        let pool_region = self.pool_id.split(':').next().unwrap_or_default();
+        if !is_cognito_identity_id(&claims.sub) || claims.sub.split(':').next() != Some(pool_region) {
+            return Err(invalid("the identity token names a malformed identity"));
+        }
+        Ok(claims.sub)
     }
 }
 
-fn invalid(message: impl Into<String>) -> ErrorBody {
-    ErrorBody::new(ErrorCode::InvalidIdentity, message)
+#[async_trait]
+impl IdentityVerifier for CognitoTokens {
+    async fn owner(&self, authorization: Option<&str>) -> Result<String, IdentityError> {
+        let token = authorization
+            .map(str::trim)
+            .and_then(|h| {
+                h.get(..7)
+                    .filter(|scheme| scheme.eq_ignore_ascii_case("bearer "))
+                    .map(|_| h[7..].trim())
+            })
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                invalid(
+                    "send your guest identity's OpenID token (Cognito GetOpenIdToken) as \
+                     `Authorization: Bearer <token>`",
+                )
+            })?;
+        // A token is three base64url parts of a few hundred bytes each; anything far longer is
+        // refused before it is parsed.
+        if token.len() > 16 * 1024 {
+            return Err(invalid("the identity token is too long"));
+        }
+        let identity = self.identity(token).await?;
+        Ok(owner_segment(&self.owner_key, &identity))
+    }
 }
 
-#[async_trait]
-impl IdentityVerifier for CognitoGuests {
-    async fn verify(&self, claimed: Option<&str>) -> Result<String, ErrorBody> {
-        let claimed = claimed
-            .map(str::trim)
-            .filter(|c| !c.is_empty())
-            .ok_or_else(|| {
-                invalid(format!(
-                    "send your guest identity id (Cognito GetId) in the {IDENTITY_HEADER} header"
-                ))
-            })?;
-        if !is_valid_owner(claimed) {
-            return Err(invalid("the identity id is malformed"));
-        }
-        // Identity ids are "region:uuid"; the region must be the pool's, which DescribeIdentity
-        // below cannot tell us (it answers for any pool we may read).
-        let pool_region = self.pool_id.split(':').next().unwrap_or_default();
-        if claimed.split(':').next() != Some(pool_region) {
-            return Err(invalid("the identity id belongs to another region's pool"));
-        }
-        let described = self
-            .client
-            .describe_identity()
-            .identity_id(claimed)
-            .send()
-            .await
-            .map_err(|err| {
-                let service = err.into_service_error();
-                if service.is_resource_not_found_exception()
-                    || service.is_invalid_parameter_exception()
-                {
-                    invalid("the identity id is unknown to the identity pool")
-                } else {
-                    ErrorBody::new(
-                        ErrorCode::Internal,
-                        format!(
-                            "identity check failed: {}",
-                            aws_sdk_cognitoidentity::error::DisplayErrorContext(service)
-                        ),
-                    )
-                }
-            })?;
-        match described.identity_id() {
-            Some(id) if id == claimed => Ok(claimed.to_string()),
-            _ => Err(invalid("the identity id is unknown to the identity pool")),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owner_segments_are_keyed_and_one_way() {
+        let key = OwnerKey::new("k".repeat(32)).unwrap();
+        let other = OwnerKey::new("j".repeat(32)).unwrap();
+        let id = "us-east-1:0b7a6c4e-1d2f-4a5b-9c8d-7e6f5a4b3c2d";
+        let owner = owner_segment(&key, id);
+        assert_eq!(owner.len(), 32);
+        assert!(snaplabel_core::keys::is_valid_owner(&owner));
+        assert_eq!(owner, owner_segment(&key, id), "stable");
+        assert_ne!(owner, owner_segment(&other, id), "keyed");
+        assert_ne!(owner, owner_segment(&key, "us-east-1:0b7a6c4e"));
+        assert!(!owner.contains("0b7a6c4e"));
+    }
+
+    #[test]
+    fn identity_ids_follow_cognitos_pattern() {
+        assert!(is_cognito_identity_id(
+            "eu-west-1:6f1c2a3b-1d2f-4a5b-9c8d-7e6f5a4b3c2d"
+        ));
+        for bad in [
+            "",
+            "no-colon",
+            "us-east-1:XYZ",
+            "us-east-1:",
+            ":abc",
+            "us-east-1:0b7a6c4e/../x",
+            &format!("us-east-1:{}", "a".repeat(60)),
+        ] {
+            assert!(!is_cognito_identity_id(bad), "{bad}");
         }
     }
 }

@@ -39,7 +39,7 @@ impl LabelSettings {
     pub fn from_config(config: &snaplabel_core::config::PipelineConfig) -> Self {
         LabelSettings {
             max_upload_bytes: config.max_upload_bytes,
-            limits: Limits::new(config.max_pixels),
+            limits: Limits::from_config(config),
             options: DetectOptions {
                 max_labels: Some(config.max_labels),
                 min_confidence: Some(config.min_confidence),

@@ -7,7 +7,7 @@
 //!
 //! They depend only on [`store::ObjectStore`], [`labeler::Labeler`] and
 //! [`identity::IdentityVerifier`]. The AWS implementations ([`store::S3Store`],
-//! [`rekognition::RekognitionLabeler`], [`identity::CognitoGuests`]) are what both the Lambda
+//! [`rekognition::RekognitionLabeler`], [`identity::CognitoTokens`]) are what both the Lambda
 //! functions and `snaplabel dev` use — in dev they are simply pointed at local endpoints
 //! ([`aws`]). The thin Lambda `main`s live in `snaplabel-lambda-*`.
 
@@ -15,6 +15,7 @@ pub mod api;
 pub mod aws;
 pub mod event;
 pub mod identity;
+pub mod jwks;
 pub mod label;
 pub mod labeler;
 #[cfg(feature = "local")]

@@ -32,7 +32,7 @@ impl LocalLabeler {
             .clone()
             .unwrap_or_else(snaplabel_vision::default_model_dir);
         let mut options = LoadOptions::new(dir, engine);
-        options.limits = snaplabel_imageio::Limits::new(config.max_pixels);
+        options.limits = snaplabel_imageio::Limits::from_config(config);
         Ok(LocalLabeler::new(Arc::new(
             snaplabel_vision::LocalLabeler::load(&options)?,
         )))

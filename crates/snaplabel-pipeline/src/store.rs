@@ -38,7 +38,8 @@ pub struct ListPage {
 /// A request to sign for later use by someone without credentials (the browser).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PresignRequest {
-    /// PUT with Content-Type and Content-Length signed in.
+    /// PUT with Content-Type, Content-Length and `If-None-Match: *` signed in: the URL creates
+    /// one object, once (a second PUT to the key answers 412), of exactly that type and size.
     Put {
         key: String,
         content_type: String,
@@ -89,11 +90,13 @@ pub trait ObjectStore: Send + Sync {
         content_type: &str,
         metadata: BTreeMap<String, String>,
     ) -> Result<(), StoreError>;
-    /// Lists keys under `prefix` in ascending key order.
+    /// Lists keys under `prefix` in ascending key order, from after `start_after` when given
+    /// (continuing with `token` from a previous page).
     async fn list(
         &self,
         prefix: &str,
         max_keys: u32,
+        start_after: Option<&str>,
         token: Option<String>,
     ) -> Result<ListPage, StoreError>;
     async fn presign(
@@ -260,6 +263,7 @@ impl ObjectStore for S3Store {
         &self,
         prefix: &str,
         max_keys: u32,
+        start_after: Option<&str>,
         token: Option<String>,
     ) -> Result<ListPage, StoreError> {
         let out = self
@@ -268,6 +272,7 @@ impl ObjectStore for S3Store {
             .bucket(&self.bucket)
             .prefix(prefix)
             .max_keys(max_keys.min(1000) as i32)
+            .set_start_after(start_after.map(str::to_string))
             .set_continuation_token(token)
             .send()
             .await
@@ -314,6 +319,7 @@ impl ObjectStore for S3Store {
                 .key(&key)
                 .content_type(content_type)
                 .content_length(content_length as i64)
+                .if_none_match("*")
                 .set_metadata((!metadata.is_empty()).then(|| metadata.into_iter().collect()))
                 .presigned(config)
                 .await

@@ -2,7 +2,8 @@
 //! each trait. The Lambda `main`s and `snaplabel dev` both go through here.
 
 use crate::aws::{self, Endpoints};
-use crate::identity::{CognitoGuests, IdentityVerifier, SharedAnonymous};
+use crate::identity::{CognitoTokens, IdentityVerifier, SharedAnonymous};
+use crate::jwks::JwksCache;
 use crate::labeler::Labeler;
 use crate::rekognition::RekognitionLabeler;
 use crate::{ApiHandler, LabelHandler, LabelSettings, S3Store};
@@ -12,14 +13,6 @@ use std::sync::Arc;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// `SNAPLABEL_IDENTITY_POOL_ID`: the Cognito identity pool whose guests may upload.
-pub fn identity_pool_from_env() -> Option<String> {
-    std::env::var("SNAPLABEL_IDENTITY_POOL_ID")
-        .ok()
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-}
-
 pub fn store(sdk: &SdkConfig, endpoints: &Endpoints, config: &PipelineConfig) -> Arc<S3Store> {
     Arc::new(S3Store::new(
         aws::s3_client(sdk, endpoints.s3.as_deref()),
@@ -27,19 +20,25 @@ pub fn store(sdk: &SdkConfig, endpoints: &Endpoints, config: &PipelineConfig) ->
     ))
 }
 
-/// Cognito guests when a pool is configured; otherwise a single shared owner, allowed only when
-/// identities are not required.
-pub fn identity(
-    sdk: &SdkConfig,
-    endpoints: &Endpoints,
-    config: &PipelineConfig,
-    pool_id: Option<String>,
-) -> Result<Arc<dyn IdentityVerifier>, BoxError> {
-    match pool_id {
-        Some(pool) => Ok(Arc::new(CognitoGuests::new(
-            aws::cognito_client(sdk, endpoints.cognito.as_deref()),
-            pool,
-        ))),
+/// Cognito guests proved by their OpenID tokens when a pool is configured; otherwise a single
+/// shared owner, allowed only when identities are not required. The issuer's keys are fetched
+/// now (in the background), so the first upload does not wait for them.
+pub fn identity(config: &PipelineConfig) -> Result<Arc<dyn IdentityVerifier>, BoxError> {
+    match &config.identity_pool_id {
+        Some(pool) => {
+            let owner_key = config.owner_key.clone().ok_or(
+                "SNAPLABEL_OWNER_KEY (the secret key of owner segments, 32+ characters) is required with SNAPLABEL_IDENTITY_POOL_ID",
+            )?;
+            let keys = Arc::new(JwksCache::new(config.jwks_url())?);
+            let prefetch = keys.clone();
+            tokio::spawn(async move { prefetch.prefetch().await });
+            Ok(Arc::new(CognitoTokens::new(
+                pool.clone(),
+                config.token_issuer.clone(),
+                owner_key,
+                keys,
+            )))
+        }
         None if config.require_identity => {
             Err("SNAPLABEL_REQUIRE_IDENTITY is set but SNAPLABEL_IDENTITY_POOL_ID is not".into())
         }
@@ -54,7 +53,7 @@ pub fn labeler(
     config: &PipelineConfig,
     local: &LocalModelOptions,
 ) -> Result<Arc<dyn Labeler>, BoxError> {
-    let limits = snaplabel_imageio::Limits::new(config.max_pixels);
+    let limits = snaplabel_imageio::Limits::from_config(config);
     match config.labeler {
         LabelerKind::Rekognition => Ok(Arc::new(RekognitionLabeler::new(
             aws::rekognition_client(sdk, endpoints.rekognition.as_deref()),
@@ -96,9 +95,8 @@ pub fn api_handler(
     sdk: &SdkConfig,
     endpoints: &Endpoints,
     config: PipelineConfig,
-    pool_id: Option<String>,
 ) -> Result<ApiHandler, BoxError> {
-    let identity = identity(sdk, endpoints, &config, pool_id)?;
+    let identity = identity(&config)?;
     Ok(ApiHandler::new(
         store(sdk, endpoints, &config),
         identity,

@@ -174,6 +174,7 @@ async fn presigned_put_refuses_another_type_or_a_bigger_body() {
         .client()
         .list_objects_v2()
         .bucket(BUCKET)
+        .prefix("uploads/")
         .send()
         .await
         .unwrap();
@@ -224,7 +225,7 @@ async fn presign_requests_are_validated_with_stable_codes() {
             "too_large",
         ),
         (
-            json!({"filename": "x".repeat(2000), "content_type": "image/jpeg", "size": 10}),
+            json!({"filename": 2000, "content_type": "image/jpeg", "size": 10}),
             "malformed_request",
         ),
         (json!(["not", "an", "object"]), "malformed_request"),

@@ -91,6 +91,8 @@ impl StageTimings {
 pub struct Prepared {
     pub probe: Probe,
     pub image: RgbImage,
+    /// The image's bytes stay reserved from the decode pool until it is dropped.
+    _memory: snaplabel_imageio::Reservation,
     /// One tensor per view.
     classifier_input: Vec<Tensor>,
     frame: Frame,
@@ -278,6 +280,7 @@ impl LocalLabeler {
         Ok(Prepared {
             probe: decoded.probe,
             image: decoded.image,
+            _memory: decoded.memory,
             classifier_input,
             frame,
             timings,

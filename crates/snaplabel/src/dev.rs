@@ -30,6 +30,13 @@ pub struct DevArgs {
     pub static_dir: Option<PathBuf>,
     #[arg(long, env = "SNAPLABEL_MODEL_DIR")]
     pub model_dir: Option<PathBuf>,
+    /// Upload links one guest may get per hour (429 `rate_limited` beyond).
+    #[arg(long, default_value_t = snaplabel_core::config::DEFAULT_UPLOADS_PER_HOUR)]
+    pub uploads_per_hour: u32,
+    /// Where the API fetches the token keys (default: this stack's own); another URL simulates
+    /// the issuer being down.
+    #[arg(long, hide = true)]
+    pub jwks_url: Option<String>,
 }
 
 pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
@@ -41,6 +48,8 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
         config.s3_port = args.s3_port;
         config.labeler = args.labeler;
         config.static_dir = args.static_dir.or_else(|| Some(PathBuf::from("dist")));
+        config.uploads_per_hour = args.uploads_per_hour;
+        config.jwks_url = args.jwks_url;
         config.local = LocalModelOptions {
             model_dir: args.model_dir,
             engine: Some(args.engine),
