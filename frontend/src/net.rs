@@ -82,7 +82,10 @@ async fn cognito(
     body: serde_json::Value,
 ) -> Result<(u16, String, serde_json::Value), Failure> {
     let response = Request::post(endpoint)
-        .header("X-Amz-Target", &format!("AWSCognitoIdentityService.{operation}"))
+        .header(
+            "X-Amz-Target",
+            &format!("AWSCognitoIdentityService.{operation}"),
+        )
         .header("Content-Type", "application/x-amz-json-1.1")
         .body(body.to_string())
         .map_err(|_| Failure::new("internal", "could not build the identity request"))?
@@ -172,7 +175,9 @@ impl Backend {
             }
             let unknown = matches!(
                 kind.as_str(),
-                "ResourceNotFoundException" | "InvalidParameterException" | "NotAuthorizedException"
+                "ResourceNotFoundException"
+                    | "InvalidParameterException"
+                    | "NotAuthorizedException"
             );
             if !unknown || attempt == 1 {
                 return Err(identity_refused(status, &kind));

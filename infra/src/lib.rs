@@ -113,12 +113,14 @@ impl Template {
                     found.push(format!("{name} ({path}): no response headers policy"));
                     continue;
                 };
-                let headers = &self.0["Resources"][policy]["Properties"]
-                    ["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"];
-                let csp = strings(&headers["ContentSecurityPolicy"]["ContentSecurityPolicy"])
-                    .join(" ");
+                let headers = &self.0["Resources"][policy]["Properties"]["ResponseHeadersPolicyConfig"]
+                    ["SecurityHeadersConfig"];
+                let csp =
+                    strings(&headers["ContentSecurityPolicy"]["ContentSecurityPolicy"]).join(" ");
                 if csp.is_empty() || csp.contains('*') || csp.contains("'unsafe-eval'") {
-                    found.push(format!("{policy}: the CSP is missing or allows too much: {csp:?}"));
+                    found.push(format!(
+                        "{policy}: the CSP is missing or allows too much: {csp:?}"
+                    ));
                 }
                 if !csp.contains("frame-ancestors 'none'") {
                     found.push(format!("{policy}: the CSP allows framing"));
@@ -145,11 +147,15 @@ impl Template {
             .resources_of_type("AWS::CloudWatch::Alarm")
             .map(|(_, a)| &a["Properties"])
             .filter(|a| {
-                a["AlarmActions"].as_array().into_iter().flatten().any(|action| {
-                    action["Ref"]
-                        .as_str()
-                        .is_some_and(|t| self.0["Resources"][t]["Type"] == "AWS::SNS::Topic")
-                })
+                a["AlarmActions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|action| {
+                        action["Ref"]
+                            .as_str()
+                            .is_some_and(|t| self.0["Resources"][t]["Type"] == "AWS::SNS::Topic")
+                    })
             })
             .collect();
         let watches = |metric: &str, dimension: &Value| {

@@ -105,7 +105,9 @@ fn the_presign_function_signs_only_for_its_prefixes_and_never_calls_cognito() {
     assert!(
         t.statements_of("PresignFunction")
             .iter()
-            .all(|s| strings(&s["Action"]).iter().all(|a| !a.starts_with("cognito"))),
+            .all(|s| strings(&s["Action"])
+                .iter()
+                .all(|a| !a.starts_with("cognito"))),
         "the presign function may call no Cognito API"
     );
     let env = &t.0["Resources"]["PresignFunction"]["Properties"]["Environment"]["Variables"];
@@ -134,7 +136,10 @@ fn what_a_guest_can_cost_is_bounded_by_parameters_with_defaults() {
         assert_eq!(p[parameter]["Default"], default, "{parameter}");
     }
     let env = &t.0["Resources"]["PresignFunction"]["Properties"]["Environment"]["Variables"];
-    assert_eq!(env["SNAPLABEL_UPLOADS_PER_HOUR"]["Ref"], "GuestUploadsPerHour");
+    assert_eq!(
+        env["SNAPLABEL_UPLOADS_PER_HOUR"]["Ref"],
+        "GuestUploadsPerHour"
+    );
     assert_eq!(p["GuestUploadsPerHour"]["Default"], 100);
     // The label function's decode budget comes from its memory (AWS_LAMBDA_FUNCTION_MEMORY_SIZE):
     // at the smallest memory allowed, the budget plus everything else still fits.
@@ -173,7 +178,10 @@ fn the_csp_allows_exactly_the_app_the_bucket_and_cognito() {
         )],
         "the template's CSP is the one snaplabel dev serves (and the browser tests run under)"
     );
-    assert_eq!(policy["StrictTransportSecurity"]["AccessControlMaxAgeSec"], 63_072_000);
+    assert_eq!(
+        policy["StrictTransportSecurity"]["AccessControlMaxAgeSec"],
+        63_072_000
+    );
     assert_eq!(policy["FrameOptions"]["FrameOption"], "DENY");
     assert_eq!(policy["ContentTypeOptions"]["Override"], true);
 }
@@ -186,8 +194,16 @@ fn parked_events_errors_and_throttles_alarm_to_a_topic_with_an_optional_email() 
         .map(|(_, a)| &a["Properties"])
         .collect();
     assert_eq!(alarms.len(), 5);
-    assert!(alarms.iter().all(|a| a["AlarmActions"] == serde_json::json!([{"Ref": "AlarmTopic"}])));
-    assert!(alarms.iter().all(|a| a["TreatMissingData"] == "notBreaching"));
+    assert!(
+        alarms
+            .iter()
+            .all(|a| a["AlarmActions"] == serde_json::json!([{"Ref": "AlarmTopic"}]))
+    );
+    assert!(
+        alarms
+            .iter()
+            .all(|a| a["TreatMissingData"] == "notBreaching")
+    );
     let subscription = &t.0["Resources"]["AlarmEmailSubscription"];
     assert_eq!(subscription["Condition"], "HasAlarmEmail");
     assert_eq!(subscription["Properties"]["Endpoint"]["Ref"], "AlarmEmail");
@@ -309,13 +325,21 @@ fn each_way_of_breaking_an_invariant_is_caught() {
             "          SNAPLABEL_OWNER_KEX:",
             "no owner key",
         ),
-        ("    MinValue: 768", "    MinValue: 512", "too little for a decode budget"),
+        (
+            "    MinValue: 768",
+            "    MinValue: 512",
+            "too little for a decode budget",
+        ),
         (
             "            ResponseHeadersPolicyId: !Ref SecurityHeaders\n\n",
             "\n",
             "(/api/*): no response headers policy",
         ),
-        ("FrameOption: DENY", "FrameOption: SAMEORIGIN", "X-Frame-Options: DENY"),
+        (
+            "FrameOption: DENY",
+            "FrameOption: SAMEORIGIN",
+            "X-Frame-Options: DENY",
+        ),
         (
             "frame-ancestors 'none'",
             "frame-ancestors *",

@@ -71,6 +71,23 @@ pub struct UploadSummary {
     pub result: ResultLocation,
 }
 
+/// Cognito's pattern for identity ids (`[\w-]+:[0-9a-f-]+`, 1–55 characters): anything else is
+/// refused before it is looked up or trusted.
+pub fn is_cognito_identity_id(id: &str) -> bool {
+    let Some((region, guid)) = id.split_once(':') else {
+        return false;
+    };
+    (1..=55).contains(&id.len())
+        && !region.is_empty()
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        && !guid.is_empty()
+        && guid
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b) || b == b'-')
+}
+
 /// How a guest proves who it is to the presign API: `Authorization: Bearer <token>`, the token
 /// being the OpenID token Cognito's `GetOpenIdToken` gave for the guest's identity. The identity
 /// id itself never travels to the API.
@@ -226,9 +243,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn identity_ids_follow_cognitos_pattern() {
+        assert!(is_cognito_identity_id(
+            "eu-west-1:6f1c2a3b-1d2f-4a5b-9c8d-7e6f5a4b3c2d"
+        ));
+        for bad in [
+            "",
+            "no-colon",
+            "us-east-1:XYZ",
+            "us-east-1:",
+            ":abc",
+            "us-east-1:0b7a6c4e/../x",
+            &format!("us-east-1:{}", "a".repeat(60)),
+        ] {
+            assert!(!is_cognito_identity_id(bad), "{bad}");
+        }
+    }
+
+    #[test]
     fn the_content_security_policy_names_exactly_its_origins() {
-        let csp = content_security_policy("https://b.s3.eu-west-1.amazonaws.com", "https://id.example");
-        assert!(csp.contains("connect-src 'self' https://b.s3.eu-west-1.amazonaws.com https://id.example;"));
+        let csp =
+            content_security_policy("https://b.s3.eu-west-1.amazonaws.com", "https://id.example");
+        assert!(csp.contains(
+            "connect-src 'self' https://b.s3.eu-west-1.amazonaws.com https://id.example;"
+        ));
         assert!(csp.contains("frame-ancestors 'none'"));
         assert!(!csp.contains('*'), "no wildcard source");
         assert!(!csp.contains("  "), "{csp}");

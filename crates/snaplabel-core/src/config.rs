@@ -390,7 +390,10 @@ mod tests {
         assert_eq!(c.identity_pool_id.as_deref(), Some("eu-west-1:pool"));
         assert_eq!(c.jwks_url(), "http://127.0.0.1:8080/.well-known/jwks_uri");
         assert!(c.owner_key.is_some());
-        assert!(!format!("{c:?}").contains("0123456789abcdef"), "the key is never printed");
+        assert!(
+            !format!("{c:?}").contains("0123456789abcdef"),
+            "the key is never printed"
+        );
         assert_eq!(c.uploads_per_hour, 20);
         assert_eq!(c.max_decode_bytes, 192 * 1024 * 1024);
         assert_eq!(
@@ -419,7 +422,10 @@ mod tests {
         let mb = 1024 * 1024;
         assert_eq!(decode_budget_for_memory_mb(512), 64 * mb);
         assert_eq!(decode_budget_for_memory_mb(768), 128 * mb);
-        assert_eq!(decode_budget_for_memory_mb(2048), DEFAULT_DECODE_BUDGET_BYTES);
+        assert_eq!(
+            decode_budget_for_memory_mb(2048),
+            DEFAULT_DECODE_BUDGET_BYTES
+        );
         for memory_mb in [512, 640, 768, 1024, 1536, 10_240] {
             let budget = decode_budget_for_memory_mb(memory_mb);
             assert!(budget + LABEL_FUNCTION_BASE_BYTES <= memory_mb * mb || memory_mb < 640);

@@ -191,7 +191,10 @@ mod tests {
     fn ids_list_newest_first_and_carry_their_time() {
         let older = upload_id((1_700_000_000_000u128 << 80) | 12345);
         let newer = upload_id((1_700_000_000_001u128 << 80) | 1);
-        assert!(is_valid_id(&older) && is_valid_id(&newer), "{older} {newer}");
+        assert!(
+            is_valid_id(&older) && is_valid_id(&newer),
+            "{older} {newer}"
+        );
         assert!(newer < older, "newer ids sort first: {newer} {older}");
         assert_eq!(upload_id_time_ms(&older), Some(1_700_000_000_000));
         assert_eq!(upload_id_time_ms(&newer), Some(1_700_000_000_001));

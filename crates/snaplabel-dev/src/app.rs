@@ -102,8 +102,10 @@ impl App {
             }
             "/.well-known/jwks_uri" => {
                 let mut r = text(StatusCode::OK, "application/json", self.cognito.jwks_json());
-                r.headers_mut()
-                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("max-age=3600"));
+                r.headers_mut().insert(
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("max-age=3600"),
+                );
                 r
             }
             "/.well-known/openid-configuration" => text(
@@ -146,7 +148,10 @@ impl App {
         let mut response = self.spa_file(path).await;
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_SECURITY_POLICY, self.csp.clone());
-        headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
         headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
         headers.insert(
             header::REFERRER_POLICY,

@@ -37,8 +37,16 @@ pub async fn open_id_token(endpoint: &str, identity: &str) -> Result<String, Cli
         .identity_id(identity)
         .send()
         .await
-        .map_err(|e| format!("GetOpenIdToken: {}", aws_sdk_cognitoidentity::error::DisplayErrorContext(e)))?;
-    Ok(answer.token().ok_or("GetOpenIdToken returned no token")?.to_string())
+        .map_err(|e| {
+            format!(
+                "GetOpenIdToken: {}",
+                aws_sdk_cognitoidentity::error::DisplayErrorContext(e)
+            )
+        })?;
+    Ok(answer
+        .token()
+        .ok_or("GetOpenIdToken returned no token")?
+        .to_string())
 }
 
 /// How to poll for a result: HEAD every `start`, doubling up to `max`, until `timeout`.
@@ -92,7 +100,12 @@ impl GuestClient {
             .identity_pool_id(pool)
             .send()
             .await
-            .map_err(|e| format!("GetId: {}", aws_sdk_cognitoidentity::error::DisplayErrorContext(e)))?;
+            .map_err(|e| {
+                format!(
+                    "GetId: {}",
+                    aws_sdk_cognitoidentity::error::DisplayErrorContext(e)
+                )
+            })?;
         let identity = answer
             .identity_id()
             .ok_or("GetId returned no IdentityId")?

@@ -104,29 +104,22 @@ impl DevConfig {
     }
 }
 
-/// The data directory's key of owner segments (`owner-key`, readable by its owner only), made on
-/// first use from the system's random source.
+/// The data directory's key of owner segments (`owner-key`), made on first use from the system's
+/// random source.
 fn owner_key(data_dir: &std::path::Path) -> Result<snaplabel_core::config::OwnerKey, BoxError> {
-    use std::io::Write;
-    let path = data_dir.join("owner-key");
-    let key = match std::fs::read_to_string(&path) {
-        Ok(key) => key.trim().to_string(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let mut bytes = [0u8; 32];
-            aws_lc_rs::rand::fill(&mut bytes).map_err(|_| "no random source for the owner key")?;
-            let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-            let partial = path.with_extension("partial");
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create(true).truncate(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            options.open(&partial)?.write_all(key.as_bytes())?;
-            std::fs::rename(&partial, &path)?;
-            key
-        }
-        Err(e) => return Err(e.into()),
-    };
-    Ok(snaplabel_core::config::OwnerKey::new(key)?)
+    let key = snaplabel_localaws::secret_file(&data_dir.join("owner-key"), || {
+        let mut bytes = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut bytes)
+            .map_err(|_| std::io::Error::other("no random source for the owner key"))?;
+        Ok(bytes
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+            .into_bytes())
+    })?;
+    Ok(snaplabel_core::config::OwnerKey::new(
+        String::from_utf8_lossy(&key).trim().to_string(),
+    )?)
 }
 
 /// The running stack.
@@ -275,9 +268,9 @@ impl DevStack {
                     let queue = queue.clone();
                     Arc::new(move || queue.pending.load(Ordering::SeqCst))
                 },
-                csp: http::HeaderValue::from_str(
-                    &snaplabel_core::api::content_security_policy(&s3_url, &app_url),
-                )?,
+                csp: http::HeaderValue::from_str(&snaplabel_core::api::content_security_policy(
+                    &s3_url, &app_url,
+                ))?,
             },
         )?;
 

@@ -58,11 +58,19 @@ async fn a_browser_uploads_a_photo_and_a_broken_file_and_sees_both_outcomes() {
         .get(format!("{}/", stack.app_url))
         .send()
         .await
-        .unwrap()
-        .text()
-        .await
         .unwrap();
-    assert!(page.contains("snaplabel"));
+    // The app comes with the security headers CloudFront adds in AWS.
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        csp,
+        snaplabel_core::api::content_security_policy(&stack.s3_url, &stack.app_url)
+    );
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+    assert_eq!(page.headers()["x-content-type-options"], "nosniff");
+    assert!(page.text().await.unwrap().contains("snaplabel"));
 
     let created = me
         .upload("chelsea.png", "image/png", fixture("chelsea.png"))
@@ -169,7 +177,13 @@ async fn identities_are_verified_and_isolated() {
         .await
         .unwrap();
     let owner = |created: &Value| {
-        created["result"]["key"].as_str().unwrap().split('/').nth(1).unwrap().to_string()
+        created["result"]["key"]
+            .as_str()
+            .unwrap()
+            .split('/')
+            .nth(1)
+            .unwrap()
+            .to_string()
     };
     let get_url = created["result"]["get_url"].as_str().unwrap();
     let other_key = get_url.replace(&owner(&created), &owner(&bobs));
@@ -237,7 +251,15 @@ async fn a_presigned_url_uploads_once_and_labels_once() {
         .await
         .unwrap();
     let get = created["result"]["get_url"].as_str().unwrap();
-    let first = me.http.get(get).send().await.unwrap().bytes().await.unwrap();
+    let first = me
+        .http
+        .get(get)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     // The same URL again, with the same bytes or others of the same size: refused by S3 itself
     // (If-None-Match: * is signed in), so no second event and no second label run.
     let mut other = photo.to_vec();
@@ -246,12 +268,24 @@ async fn a_presigned_url_uploads_once_and_labels_once() {
         assert_eq!(me.put(&created, body).await.unwrap(), 412);
     }
     assert_eq!(stack.pending(), 0, "nothing was queued");
-    let second = me.http.get(get).send().await.unwrap().bytes().await.unwrap();
+    let second = me
+        .http
+        .get(get)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     assert_eq!(first, second, "the document is untouched");
     let stored = std::fs::read(
-        dir.path()
-            .join("s3/snaplabel")
-            .join(created["result"]["key"].as_str().unwrap().replace("labels/", "uploads/").replace(".json", ".jpg")),
+        dir.path().join("s3/snaplabel").join(
+            created["result"]["key"]
+                .as_str()
+                .unwrap()
+                .replace("labels/", "uploads/")
+                .replace(".json", ".jpg"),
+        ),
     )
     .unwrap();
     assert_eq!(stored, photo.to_vec(), "the image is the first upload's");

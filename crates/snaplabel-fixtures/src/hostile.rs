@@ -76,7 +76,13 @@ pub fn png_rgba16(width: u32, height: u32, orientation: Option<u16>) -> Vec<u8> 
 /// An interlaced (Adam7) 8-bit RGB PNG of `width` × `height` whose pixel (x, y) is `pixel(x, y)`.
 /// Interlaced rows arrive scattered over seven passes, so a decoder that shrinks while it
 /// decodes must place every sample itself. Filter "none", one IDAT: at most a few megapixels.
-pub fn png_interlaced_rgb8(width: u32, height: u32, pixel: impl Fn(u32, u32) -> [u8; 3]) -> Vec<u8> {
+/// The pass table is written out here again on purpose: an encoder sharing the decoder's table
+/// would share its mistakes.
+pub fn png_interlaced_rgb8(
+    width: u32,
+    height: u32,
+    pixel: impl Fn(u32, u32) -> [u8; 3],
+) -> Vec<u8> {
     const PASSES: [(u32, u32, u32, u32); 7] = [
         (8, 0, 8, 0),
         (8, 4, 8, 0),
@@ -114,7 +120,11 @@ pub fn png_interlaced_rgb8(width: u32, height: u32, pixel: impl Fn(u32, u32) -> 
     ihdr.extend_from_slice(&[8, 2, 0, 0, 1]); // 8-bit, RGB, deflate, adaptive filters, Adam7
     let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
     chunk(&mut out, b"IHDR", &ihdr);
-    chunk(&mut out, b"IDAT", &miniz_oxide::deflate::compress_to_vec_zlib(&raw, 6));
+    chunk(
+        &mut out,
+        b"IDAT",
+        &miniz_oxide::deflate::compress_to_vec_zlib(&raw, 6),
+    );
     chunk(&mut out, b"IEND", &[]);
     out
 }
@@ -131,10 +141,8 @@ pub fn tiff_rgba16(width: u32, height: u32) -> Vec<u8> {
     let full = miniz_oxide::deflate::compress_to_vec_zlib(&strip, 6);
     let strips = height.div_ceil(ROWS);
     let last_rows = height - (strips - 1) * ROWS;
-    let last = miniz_oxide::deflate::compress_to_vec_zlib(
-        &strip[..(last_rows * width * 8) as usize],
-        6,
-    );
+    let last =
+        miniz_oxide::deflate::compress_to_vec_zlib(&strip[..(last_rows * width * 8) as usize], 6);
     // Header, IFD at 8 (entry count, entries, next-IFD offset), then the bits per sample, the
     // strip offsets and byte counts, and the two compressed strips.
     const ENTRIES: u16 = 11;
@@ -153,7 +161,9 @@ pub fn tiff_rgba16(width: u32, height: u32) -> Vec<u8> {
         out.extend_from_slice(&count.to_le_bytes());
         out.extend_from_slice(&value.to_le_bytes());
     };
-    out_entries(&mut entry, width, height, strips, bits_at, offsets_at, counts_at, ROWS);
+    out_entries(
+        &mut entry, width, height, strips, bits_at, offsets_at, counts_at, ROWS,
+    );
     out.extend_from_slice(&0u32.to_le_bytes()); // no next IFD
     for _ in 0..4 {
         out.extend_from_slice(&16u16.to_le_bytes());
@@ -163,7 +173,11 @@ pub fn tiff_rgba16(width: u32, height: u32) -> Vec<u8> {
         out.extend_from_slice(&at.to_le_bytes());
     }
     for i in 0..strips {
-        let len = if i + 1 == strips { last.len() } else { full.len() };
+        let len = if i + 1 == strips {
+            last.len()
+        } else {
+            full.len()
+        };
         out.extend_from_slice(&(len as u32).to_le_bytes());
     }
     out.extend_from_slice(&full);
@@ -220,7 +234,11 @@ mod tests {
     #[test]
     fn hostile_files_are_small_on_the_wire() {
         let png = png_rgba16(8000, 8000, Some(6));
-        assert!(png.starts_with(b"\x89PNG") && png.len() < 2_000_000, "{}", png.len());
+        assert!(
+            png.starts_with(b"\x89PNG") && png.len() < 2_000_000,
+            "{}",
+            png.len()
+        );
         let tiff = tiff_rgba16(2000, 300);
         assert!(tiff.starts_with(b"II") || tiff.starts_with(b"MM"));
         assert!(gif(500, 300).starts_with(b"GIF8"));

@@ -119,7 +119,10 @@ mod tests {
             t.join().unwrap();
         }
         assert!(peak.load(Ordering::SeqCst) <= CAPACITY);
-        assert!(peak.load(Ordering::SeqCst) >= CAPACITY / 3 * 2, "two fit at once");
+        assert!(
+            peak.load(Ordering::SeqCst) >= CAPACITY / 3 * 2,
+            "two fit at once"
+        );
     }
 
     #[test]

@@ -312,15 +312,19 @@ fn decode_sized(
     let factor = |w: u32, h: u32| min_short_side.map_or(1, |m| shrink::factor_for(w, h, m));
     let (image, memory) = match probe.format {
         ImageFormat::Png => png_stream::decode(bytes, limits, factor, probe.exif_orientation)?,
-        ImageFormat::Jpeg => match min_short_side.map(|m| decode_jpeg_scaled(bytes, limits, &probe, m)) {
-            Some(Ok(decoded)) => decoded,
-            // Rare flavours jpeg-decoder does not know (arithmetic coding, …) and damage go to
-            // the image crate's decoder, which also reports the damage properly.
-            Some(Err(JpegFallback::Declined)) | None => decode_whole(bytes, limits, &probe, factor)?,
-            Some(Err(JpegFallback::Refused(e))) => {
-                decode_whole(bytes, limits, &probe, factor).map_err(|_| e)?
+        ImageFormat::Jpeg => {
+            match min_short_side.map(|m| decode_jpeg_scaled(bytes, limits, &probe, m)) {
+                Some(Ok(decoded)) => decoded,
+                // Rare flavours jpeg-decoder does not know (arithmetic coding, …) and damage go to
+                // the image crate's decoder, which also reports the damage properly.
+                Some(Err(JpegFallback::Declined)) | None => {
+                    decode_whole(bytes, limits, &probe, factor)?
+                }
+                Some(Err(JpegFallback::Refused(e))) => {
+                    decode_whole(bytes, limits, &probe, factor).map_err(|_| e)?
+                }
             }
-        },
+        }
         _ => decode_whole(bytes, limits, &probe, factor)?,
     };
     Ok(Decoded {
@@ -387,7 +391,11 @@ fn decode_whole(
     let keeps_buffer = factor == 1 && color == image::ColorType::Rgb8;
     let needed = buffer
         + internal
-        + if keeps_buffer { 0 } else { shrink::working_bytes(width, height, factor) }
+        + if keeps_buffer {
+            0
+        } else {
+            shrink::working_bytes(width, height, factor)
+        }
         + output;
     let mut reservation = reserve_for(needed, limits, &format.to_string(), width, height)?;
     let image = DynamicImage::from_decoder(decoder).map_err(|e| classify(format, e))?;
@@ -455,7 +463,9 @@ fn decode_jpeg_scaled(
     let factor = (min_short_side as f64 / short as f64).min(1.0);
     let want_w = ((sw as f64 * factor).ceil() as u32).clamp(1, u16::MAX as u32) as u16;
     let want_h = ((sh as f64 * factor).ceil() as u32).clamp(1, u16::MAX as u32) as u16;
-    let (w, h) = decoder.scale(want_w, want_h).map_err(|_| JpegFallback::Declined)?;
+    let (w, h) = decoder
+        .scale(want_w, want_h)
+        .map_err(|_| JpegFallback::Declined)?;
     let (w, h) = (w as u32, h as u32);
     let components = info.pixel_format.pixel_bytes() as u64;
     // Progressive and lossless files keep every coefficient (or sample) at full size; every file

@@ -25,7 +25,11 @@ const ADAM7: [(u32, u32, u32, u32); 7] = [
 
 /// Where each decoded row goes: `(y, first x, x step)`, in the order the decoder yields rows
 /// (passes without pixels are skipped, as the decoder skips them).
-fn row_places(width: u32, height: u32, interlaced: bool) -> Box<dyn Iterator<Item = (u32, u32, u32)>> {
+fn row_places(
+    width: u32,
+    height: u32,
+    interlaced: bool,
+) -> Box<dyn Iterator<Item = (u32, u32, u32)>> {
     if !interlaced {
         return Box::new((0..height).map(|y| (y, 0, 1)));
     }
@@ -87,11 +91,15 @@ pub(crate) fn decode(
     let wide = depth == png::BitDepth::Sixteen;
     let line_bytes = width as u64 * channels as u64 * if wide { 2 } else { 1 };
     let factor = factor_for(width, height);
-    let (out_w, out_h) = (shrink::shrunk(width, factor), shrink::shrunk(height, factor));
+    let (out_w, out_h) = (
+        shrink::shrunk(width, factor),
+        shrink::shrunk(height, factor),
+    );
     let output = out_w as u64 * out_h as u64 * 3;
     // The decoder's current and previous raw rows and its output row, our RGB row, the
     // accumulator, and a second output for the orientation.
-    let needed = 3 * line_bytes + width as u64 * 3 + shrink::working_bytes(width, height, factor) + output;
+    let needed =
+        3 * line_bytes + width as u64 * 3 + shrink::working_bytes(width, height, factor) + output;
     let mut reservation = crate::reserve_for(needed, limits, "PNG", width, height)?;
 
     let mut sink = BoxShrink::new(width, height, factor);
@@ -122,7 +130,12 @@ pub(crate) fn decode(
                     let v = sample(data, at);
                     (v, v, v, sample(data, at + 1))
                 }
-                3 => (sample(data, at), sample(data, at + 1), sample(data, at + 2), 255),
+                3 => (
+                    sample(data, at),
+                    sample(data, at + 1),
+                    sample(data, at + 2),
+                    255,
+                ),
                 _ => (
                     sample(data, at),
                     sample(data, at + 1),

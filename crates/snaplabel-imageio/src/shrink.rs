@@ -27,11 +27,7 @@ pub fn shrunk(side: u32, factor: u32) -> u32 {
 /// Bytes a [`BoxShrink`] holds besides its input rows.
 pub fn working_bytes(width: u32, height: u32, factor: u32) -> u64 {
     let out = shrunk(width, factor) as u64 * shrunk(height, factor) as u64;
-    if factor <= 1 {
-        out * 3
-    } else {
-        out * (3 + 12)
-    }
+    if factor <= 1 { out * 3 } else { out * (3 + 12) }
 }
 
 /// Averages `factor` × `factor` blocks of RGB8 pixels. Every input pixel must be given exactly
@@ -80,7 +76,8 @@ impl BoxShrink {
         let count = (rgb.len() / 3) as u32;
         let count = count.min(self.width.saturating_sub(x0).div_ceil(step.max(1)));
         if let Some(image) = &mut self.direct {
-            let row = &mut image.as_mut()[(y as usize * self.width as usize * 3)..][..self.width as usize * 3];
+            let row = &mut image.as_mut()[(y as usize * self.width as usize * 3)..]
+                [..self.width as usize * 3];
             if step == 1 && x0 == 0 {
                 row[..count as usize * 3].copy_from_slice(&rgb[..count as usize * 3]);
             } else {
@@ -109,14 +106,18 @@ impl BoxShrink {
         }
         let f = self.factor;
         let mut out = RgbImage::new(self.out_width, self.out_height);
-        for (oy, row) in out.as_mut().chunks_exact_mut(self.out_width as usize * 3).enumerate() {
+        for (oy, row) in out
+            .as_mut()
+            .chunks_exact_mut(self.out_width as usize * 3)
+            .enumerate()
+        {
             let cell_h = (self.height - oy as u32 * f).min(f);
             for (ox, px) in row.chunks_exact_mut(3).enumerate() {
                 let cell_w = (self.width - ox as u32 * f).min(f);
                 let n = cell_w * cell_h;
                 let at = (oy * self.out_width as usize + ox) * 3;
-                for c in 0..3 {
-                    px[c] = ((self.sums[at + c] + n / 2) / n) as u8;
+                for (value, sum) in px.iter_mut().zip(&self.sums[at..at + 3]) {
+                    *value = ((sum + n / 2) / n) as u8;
                 }
             }
         }
@@ -140,7 +141,13 @@ mod tests {
     #[test]
     fn box_means_in_any_order_match_the_direct_image() {
         let (w, h) = (37u32, 23u32);
-        let pixel = |x: u32, y: u32| [(x * 7 % 256) as u8, (y * 11 % 256) as u8, ((x + y) % 256) as u8];
+        let pixel = |x: u32, y: u32| {
+            [
+                (x * 7 % 256) as u8,
+                (y * 11 % 256) as u8,
+                ((x + y) % 256) as u8,
+            ]
+        };
         for factor in [1, 2, 3, 8, 40] {
             let mut in_order = BoxShrink::new(w, h, factor);
             for y in 0..h {

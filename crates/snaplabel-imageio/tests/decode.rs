@@ -435,7 +435,9 @@ fn image_crate_rgb(png: &[u8]) -> RgbImage {
 #[test]
 fn pngs_streamed_row_by_row_match_the_image_crate() {
     // Whole size: the same pixels as the image crate's decoder, for every PNG flavour here.
-    let rgba = RgbaImage::from_fn(97, 61, |x, y| Rgba([(x * 3) as u8, (y * 4) as u8, 90, (x + y) as u8]));
+    let rgba = RgbaImage::from_fn(97, 61, |x, y| {
+        Rgba([(x * 3) as u8, (y * 4) as u8, 90, (x + y) as u8])
+    });
     let mut rgba_png = Vec::new();
     image::codecs::png::PngEncoder::new(&mut rgba_png)
         .write_image(rgba.as_raw(), 97, 61, image::ExtendedColorType::Rgba8)
@@ -470,7 +472,11 @@ fn pngs_streamed_row_by_row_match_the_image_crate() {
                 .collect();
             ((values.iter().sum::<u32>() + 4) / 9) as u8
         };
-        assert_eq!(shrunk.get_pixel(x, y).0, [mean(0), mean(1), mean(2)], "({x}, {y})");
+        assert_eq!(
+            shrunk.get_pixel(x, y).0,
+            [mean(0), mean(1), mean(2)],
+            "({x}, {y})"
+        );
     }
 }
 
@@ -482,6 +488,10 @@ fn big_deep_pngs_are_shrunk_while_decoding_and_oriented_afterwards() {
     assert_eq!(whole.code, ErrorCode::TooManyPixels, "{whole}");
     let d = snaplabel_imageio::decode_at_least(&png, &Limits::default(), 256).unwrap();
     assert_eq!((d.probe.width, d.probe.height), (6000, 8000), "upright");
-    assert_eq!(d.image.dimensions(), (261, 348), "shrunk by 23, then turned");
+    assert_eq!(
+        d.image.dimensions(),
+        (261, 348),
+        "shrunk by 23, then turned"
+    );
     assert_eq!(d.memory.bytes(), 261 * 348 * 3);
 }

@@ -74,9 +74,14 @@ fn jpeg(width: u16, height: u16, color: jpeg_encoder::ColorType, progressive: bo
 fn no_input_allocates_more_than_its_decode_budget() {
     use snaplabel_fixtures::hostile;
     let mut webp = Vec::new();
-    image::RgbaImage::from_fn(2500, 2000, |x, y| image::Rgba([(x % 256) as u8, (y % 256) as u8, 7, 200]))
-        .write_to(&mut std::io::Cursor::new(&mut webp), image::ImageFormat::WebP)
-        .unwrap();
+    image::RgbaImage::from_fn(2500, 2000, |x, y| {
+        image::Rgba([(x % 256) as u8, (y % 256) as u8, 7, 200])
+    })
+    .write_to(
+        &mut std::io::Cursor::new(&mut webp),
+        image::ImageFormat::WebP,
+    )
+    .unwrap();
     let progressive = jpeg(4000, 3000, jpeg_encoder::ColorType::Rgb, true);
     // Cut inside the AC scans: the DC path declines, jpeg-decoder keeps every coefficient.
     let damaged_progressive = {
@@ -86,7 +91,10 @@ fn no_input_allocates_more_than_its_decode_budget() {
         bytes
     };
     let inputs: Vec<(&str, Vec<u8>)> = vec![
-        ("PNG 8000×8000 RGBA16 EXIF 6", hostile::png_rgba16(8000, 8000, Some(6))),
+        (
+            "PNG 8000×8000 RGBA16 EXIF 6",
+            hostile::png_rgba16(8000, 8000, Some(6)),
+        ),
         (
             "PNG 3000×2000 interlaced",
             hostile::png_interlaced_rgb8(3000, 2000, |x, y| [x as u8, y as u8, 9]),
@@ -98,8 +106,14 @@ fn no_input_allocates_more_than_its_decode_budget() {
         ("WebP 2500×2000 RGBA", webp),
         ("JPEG 4000×3000 progressive", progressive),
         ("JPEG 4000×3000 progressive, damaged", damaged_progressive),
-        ("JPEG 4000×3000 CMYK", jpeg(4000, 3000, jpeg_encoder::ColorType::Cmyk, false)),
-        ("JPEG 1500×1000 CMYK progressive", jpeg(1500, 1000, jpeg_encoder::ColorType::Cmyk, true)),
+        (
+            "JPEG 4000×3000 CMYK",
+            jpeg(4000, 3000, jpeg_encoder::ColorType::Cmyk, false),
+        ),
+        (
+            "JPEG 1500×1000 CMYK progressive",
+            jpeg(1500, 1000, jpeg_encoder::ColorType::Cmyk, true),
+        ),
     ];
     for (name, bytes) in &inputs {
         let mut decoded_at = None;
@@ -113,13 +127,19 @@ fn no_input_allocates_more_than_its_decode_budget() {
             );
             match result {
                 Ok(_) => {
-                    assert!(peak <= budget, "{name}: {peak} bytes over a budget of {budget}");
+                    assert!(
+                        peak <= budget,
+                        "{name}: {peak} bytes over a budget of {budget}"
+                    );
                     decoded_at.get_or_insert(budget);
                 }
                 Err(ErrorCode::TooManyPixels) => {
                     // Refused before its pixels, or after cheaper paths failed within the budget.
                     assert!(peak <= budget, "{name}: refused after {peak} bytes");
-                    assert!(decoded_at.is_none(), "{name}: refused under a bigger budget");
+                    assert!(
+                        decoded_at.is_none(),
+                        "{name}: refused under a bigger budget"
+                    );
                 }
                 Err(other) => panic!("{name}: {other}"),
             }

@@ -21,6 +21,7 @@ use http::{Response, StatusCode};
 use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
+use snaplabel_core::api::is_cognito_identity_id;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -97,48 +98,21 @@ struct Claims<'a> {
     exp: u64,
 }
 
-/// Cognito's pattern for identity ids (`[\w-]+:[0-9a-f-]+`, 1–55 characters): anything else is
-/// refused before it is looked up.
-fn is_identity_id(id: &str) -> bool {
-    let Some((region, guid)) = id.split_once(':') else {
-        return false;
-    };
-    (1..=55).contains(&id.len())
-        && !region.is_empty()
-        && region
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        && !guid.is_empty()
-        && guid
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b) || b == b'-')
-}
-
 fn io_error(e: impl std::fmt::Display) -> std::io::Error {
     std::io::Error::other(e.to_string())
 }
 
 /// The data directory's signing key (PKCS#8 PEM), made on first use.
 fn signing_key(data_dir: &Path) -> std::io::Result<Vec<u8>> {
-    let path = data_dir.join(SIGNING_KEY_FILE);
-    match std::fs::read(&path) {
-        Ok(pem) => return Ok(pem),
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-        Err(_) => {}
-    }
-    use aws_lc_rs::encoding::AsDer;
-    let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
-        .map_err(|_| io_error("cannot generate an RSA key"))?;
-    let der = pair.as_der().map_err(|_| io_error("cannot encode the RSA key"))?;
-    let pem = pem::encode(&pem::Pem::new("PRIVATE KEY", der.as_ref().to_vec()));
-    let partial = path.with_extension("pem.partial");
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(&partial)?.write_all(pem.as_bytes())?;
-    std::fs::rename(&partial, &path)?;
-    Ok(pem.into_bytes())
+    crate::secret_file(&data_dir.join(SIGNING_KEY_FILE), || {
+        use aws_lc_rs::encoding::AsDer;
+        let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+            .map_err(|_| io_error("cannot generate an RSA key"))?;
+        let der = pair
+            .as_der()
+            .map_err(|_| io_error("cannot encode the RSA key"))?;
+        Ok(pem::encode(&pem::Pem::new("PRIVATE KEY", der.as_ref().to_vec())).into_bytes())
+    })
 }
 
 fn now_secs() -> u64 {
@@ -242,7 +216,7 @@ impl CognitoService {
     }
 
     fn created(&self, id: &str) -> Result<u64, AwsError> {
-        if !is_identity_id(id) {
+        if !is_cognito_identity_id(id) {
             return Err(AwsError::new(
                 "InvalidParameterException",
                 "1 validation error detected: Value at 'identityId' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w-]+:[0-9a-f-]+",
@@ -253,7 +227,10 @@ impl CognitoService {
             .lock()
             .map_err(|_| AwsError::new("InternalErrorException", "identity store poisoned"))?;
         identities.known.get(id).copied().ok_or_else(|| {
-            AwsError::new("ResourceNotFoundException", "Identity not found.".to_string())
+            AwsError::new(
+                "ResourceNotFoundException",
+                "Identity not found.".to_string(),
+            )
         })
     }
 
@@ -359,7 +336,8 @@ fn read_identities(file: &PathBuf) -> std::io::Result<HashMap<String, u64>> {
         .lines()
         .filter_map(|line| {
             let (id, created) = line.split_once(' ')?;
-            is_identity_id(id).then(|| (id.to_string(), created.trim().parse().unwrap_or(0)))
+            is_cognito_identity_id(id)
+                .then(|| (id.to_string(), created.trim().parse().unwrap_or(0)))
         })
         .collect())
 }
@@ -373,7 +351,11 @@ pub fn is_cognito_target(target: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn call(service: &CognitoService, op: &str, body: serde_json::Value) -> Result<serde_json::Value, AwsError> {
+    fn call(
+        service: &CognitoService,
+        op: &str,
+        body: serde_json::Value,
+    ) -> Result<serde_json::Value, AwsError> {
         service.call(&format!("{PREFIX}{op}"), body.to_string().as_bytes())
     }
 
@@ -387,24 +369,37 @@ mod tests {
             .as_str()
             .unwrap()
             .to_string();
-        assert!(is_identity_id(&id), "{id}");
+        assert!(is_cognito_identity_id(&id), "{id}");
         let jwks = first.jwks_json();
         drop(first);
 
         let again = CognitoService::open(pool, dir.path(), "http://127.0.0.1:1").unwrap();
         assert_eq!(again.jwks_json(), jwks, "the same key after a restart");
-        let token = call(&again, "GetOpenIdToken", serde_json::json!({"IdentityId": id})).unwrap();
+        let token = call(
+            &again,
+            "GetOpenIdToken",
+            serde_json::json!({"IdentityId": id}),
+        )
+        .unwrap();
         assert_eq!(token["Token"].as_str().unwrap().split('.').count(), 3);
         for (bad, kind) in [
             ("us-east-1:not-hex!", "InvalidParameterException"),
             ("us-east-1:0000", "ResourceNotFoundException"),
         ] {
-            let err = call(&again, "GetOpenIdToken", serde_json::json!({"IdentityId": bad})).unwrap_err();
+            let err = call(
+                &again,
+                "GetOpenIdToken",
+                serde_json::json!({"IdentityId": bad}),
+            )
+            .unwrap_err();
             assert_eq!(err.kind, kind);
         }
         let refused = (0..40)
             .map(|_| call(&again, "GetId", serde_json::json!({"IdentityPoolId": pool})))
-            .filter(|r| r.as_ref().is_err_and(|e| e.kind == "TooManyRequestsException"))
+            .filter(|r| {
+                r.as_ref()
+                    .is_err_and(|e| e.kind == "TooManyRequestsException")
+            })
             .count();
         assert!(refused >= 15, "a burst of 40 GetId: {refused} throttled");
         assert_eq!(

@@ -17,3 +17,26 @@ pub mod s3;
 pub mod server;
 
 pub use server::{Body, ServerHandle};
+
+/// A secret kept in a file of the data directory, readable by its owner only: read if it exists,
+/// else made by `make` and written atomically (a crash never leaves half a key behind).
+pub fn secret_file(
+    path: &std::path::Path,
+    make: impl FnOnce() -> std::io::Result<Vec<u8>>,
+) -> std::io::Result<Vec<u8>> {
+    use std::io::Write;
+    match std::fs::read(path) {
+        Ok(secret) => return Ok(secret),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        Err(_) => {}
+    }
+    let secret = make()?;
+    let partial = path.with_extension("partial");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(&partial)?.write_all(&secret)?;
+    std::fs::rename(&partial, path)?;
+    Ok(secret)
+}

@@ -174,23 +174,45 @@ impl S3 for LocalFs {
         check_metadata(req.input.metadata.as_ref())?;
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         let size = req.input.content_length.unwrap_or(0).max(0) as u64;
+        let mut req = req;
         let _creating = match &req.input.if_none_match {
             Some(condition) if condition.is_any() => {
                 let entry = (bucket.clone(), key.clone());
-                let mut set = self
-                    .creating
-                    .lock()
-                    .map_err(|_| s3_error!(InternalError))?;
-                if !set.insert(entry.clone()) {
-                    return Err(s3_error!(
-                        ConditionalRequestConflict,
-                        "A conflicting conditional operation is currently in progress against this resource."
-                    ));
-                }
-                Some(Creating {
+                let refusal = {
+                    let mut set = self.creating.lock().map_err(|_| s3_error!(InternalError))?;
+                    if !set.insert(entry.clone()) {
+                        Some(s3_error!(
+                            ConditionalRequestConflict,
+                            "A conflicting conditional operation is currently in progress against this resource."
+                        ))
+                    } else {
+                        None
+                    }
+                };
+                let creating = refusal.is_none().then(|| Creating {
                     set: &self.creating,
                     key: entry,
-                })
+                });
+                let exists = self
+                    .object_path(&bucket, &key)
+                    .is_some_and(|path| path.is_file());
+                if let Some(refusal) = refusal.or_else(|| {
+                    exists.then(|| {
+                        s3_error!(
+                            PreconditionFailed,
+                            "At least one of the pre-conditions you specified did not hold"
+                        )
+                    })
+                }) {
+                    // Read the body before answering, as S3 does: a client still sending it
+                    // would otherwise see the connection closed instead of the answer.
+                    if let Some(mut body) = req.input.body.take() {
+                        use futures_util::StreamExt;
+                        while let Some(Ok(_)) = body.next().await {}
+                    }
+                    return Err(refusal);
+                }
+                creating
             }
             _ => None,
         };

@@ -15,8 +15,8 @@ use crate::store::{ObjectStore, PresignRequest};
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use snaplabel_core::api::{
-    CreateUploadRequest, CreateUploadResponse, FILENAME_METADATA, PresignedUpload,
-    ResultLocation, UploadHistory, UploadSummary, filename_from_metadata, filename_metadata,
+    CreateUploadRequest, CreateUploadResponse, FILENAME_METADATA, PresignedUpload, ResultLocation,
+    UploadHistory, UploadSummary, filename_from_metadata, filename_metadata,
 };
 use snaplabel_core::config::PipelineConfig;
 use snaplabel_core::error::ApiError;
@@ -221,7 +221,12 @@ impl ApiHandler {
         };
         // The quota counts URLs handed out, not uploads made: a guest cannot stockpile URLs.
         self.store
-            .put(&key.quota_key(), Bytes::new(), "application/octet-stream", BTreeMap::new())
+            .put(
+                &key.quota_key(),
+                Bytes::new(),
+                "application/octet-stream",
+                BTreeMap::new(),
+            )
             .await
             .map_err(storage)?;
         let expires_in = Duration::from_secs(self.config.url_expiry_secs);
@@ -270,14 +275,22 @@ impl ApiHandler {
     /// Refuses with `rate_limited` when `owner` got its whole hourly quota of upload URLs in the
     /// last hour. One listing call: quota markers are named by newest-first ids, so the first
     /// `quota` keys are the newest, and the last of them tells whether all are within the hour.
-    async fn check_quota(&self, owner: &str, now: SystemTime, request_id: &str) -> Result<(), Refusal> {
+    async fn check_quota(
+        &self,
+        owner: &str,
+        now: SystemTime,
+        request_id: &str,
+    ) -> Result<(), Refusal> {
         let quota = self.config.uploads_per_hour;
         let page = self
             .store
             .list(&UploadKey::owner_quota_prefix(owner), quota, None, None)
             .await
             .map_err(|e| storage_error(e, request_id))?;
-        let now_ms = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+        let now_ms = now
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as u64;
         let window_ms = QUOTA_WINDOW.as_millis() as u64;
         let recent: Vec<u64> = page
             .objects
@@ -290,8 +303,17 @@ impl ApiHandler {
         }
         // The oldest of the counted URLs leaves the window first.
         let oldest = recent.iter().copied().min().unwrap_or(now_ms);
-        let retry_after_secs = (oldest + window_ms).saturating_sub(now_ms).div_ceil(1000).max(1);
-        tracing::info!(request_id, code = "rate_limited", quota, retry_after_secs, "upload quota reached");
+        let retry_after_secs = (oldest + window_ms)
+            .saturating_sub(now_ms)
+            .div_ceil(1000)
+            .max(1);
+        tracing::info!(
+            request_id,
+            code = "rate_limited",
+            quota,
+            retry_after_secs,
+            "upload quota reached"
+        );
         Err(Refusal {
             error: ErrorBody::new(
                 ErrorCode::RateLimited,
@@ -314,7 +336,10 @@ impl ApiHandler {
         let owner = self.owner(&request, request_id).await?;
         let query = Query::parse(request.uri().query().unwrap_or_default())?;
         let storage = |e| storage_error(e, request_id);
-        let start_after = query.before.as_deref().map(|id| UploadKey::older_than(&owner, id));
+        let start_after = query
+            .before
+            .as_deref()
+            .map(|id| UploadKey::older_than(&owner, id));
         let page = self
             .store
             .list(
@@ -376,7 +401,9 @@ impl ApiHandler {
             .store
             .presign(PresignRequest::Get { key: key.clone() }, expires_in)
             .await?;
-        let result = self.result_location(parsed.result_key(), expires_in).await?;
+        let result = self
+            .result_location(parsed.result_key(), expires_in)
+            .await?;
         Ok(UploadSummary {
             id: parsed.id.clone(),
             key,

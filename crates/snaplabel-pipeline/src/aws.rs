@@ -4,13 +4,13 @@ use aws_config::{BehaviorVersion, SdkConfig};
 
 /// Endpoint overrides. `None` means the real AWS endpoint for the configured region.
 ///
-/// Read from `SNAPLABEL_S3_ENDPOINT`, `SNAPLABEL_REKOGNITION_ENDPOINT` and
-/// `SNAPLABEL_COGNITO_ENDPOINT` by [`Endpoints::from_env`].
+/// Read from `SNAPLABEL_S3_ENDPOINT` and `SNAPLABEL_REKOGNITION_ENDPOINT` by
+/// [`Endpoints::from_env`]. (The functions call no Cognito API: guest tokens are verified against
+/// the issuer's published keys, `SNAPLABEL_JWKS_URL`.)
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Endpoints {
     pub s3: Option<String>,
     pub rekognition: Option<String>,
-    pub cognito: Option<String>,
 }
 
 impl Endpoints {
@@ -24,7 +24,6 @@ impl Endpoints {
         Endpoints {
             s3: var("SNAPLABEL_S3_ENDPOINT"),
             rekognition: var("SNAPLABEL_REKOGNITION_ENDPOINT"),
-            cognito: var("SNAPLABEL_COGNITO_ENDPOINT"),
         }
     }
 }
@@ -52,6 +51,8 @@ pub fn rekognition_client(sdk: &SdkConfig, endpoint: Option<&str>) -> aws_sdk_re
     aws_sdk_rekognition::Client::from_conf(builder.build())
 }
 
+/// A Cognito Identity client, for Rust code acting as a guest (`GetId`, `GetOpenIdToken`): the
+/// dev client, dev-bench and the tests.
 pub fn cognito_client(sdk: &SdkConfig, endpoint: Option<&str>) -> aws_sdk_cognitoidentity::Client {
     let mut builder = aws_sdk_cognitoidentity::config::Builder::from(sdk);
     if let Some(url) = endpoint {

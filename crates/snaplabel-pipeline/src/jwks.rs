@@ -31,7 +31,7 @@ type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Byte
 /// What the cache knows about a key id.
 #[derive(Debug, Clone)]
 pub enum KeyLookup {
-    Found(Jwk),
+    Found(Box<Jwk>),
     /// The issuer does not publish this key (after a refresh, or one too recent to repeat).
     Unknown,
     /// No keys could be fetched; the detail is for the logs.
@@ -90,22 +90,25 @@ impl JwksCache {
         let (found, stale, empty, recently_tried) = {
             let c = self.cached.read().await;
             (
-                c.keys.iter().find(|k| k.common.key_id.as_deref() == Some(kid)).cloned(),
+                c.keys
+                    .iter()
+                    .find(|k| k.common.key_id.as_deref() == Some(kid))
+                    .cloned(),
                 c.fetched.is_none_or(|t| t.elapsed() > REFRESH_AFTER),
                 c.keys.is_empty(),
                 c.attempted.is_some_and(|t| t.elapsed() < MIN_REFETCH),
             )
         };
         match found {
-            Some(jwk) if !stale || recently_tried => return KeyLookup::Found(jwk),
+            Some(jwk) if !stale || recently_tried => return KeyLookup::Found(Box::new(jwk)),
             Some(jwk) => {
                 // Stale: try a refresh, but an outage keeps the keys we have.
                 if let Err(e) = self.refresh().await {
                     tracing::warn!(url = %self.url, error = %e, "identity key refresh failed; using cached keys");
                 }
                 return match self.find(kid).await {
-                    Some(fresh) => KeyLookup::Found(fresh),
-                    None => KeyLookup::Found(jwk),
+                    Some(fresh) => KeyLookup::Found(Box::new(fresh)),
+                    None => KeyLookup::Found(Box::new(jwk)),
                 };
             }
             None if recently_tried && !empty => return KeyLookup::Unknown,
@@ -124,7 +127,7 @@ impl JwksCache {
             }
         }
         match self.find(kid).await {
-            Some(jwk) => KeyLookup::Found(jwk),
+            Some(jwk) => KeyLookup::Found(Box::new(jwk)),
             None if self.cached.read().await.keys.is_empty() => {
                 KeyLookup::Unavailable(format!("{}: {last_error}", self.url))
             }

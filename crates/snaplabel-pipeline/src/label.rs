@@ -23,6 +23,7 @@ use snaplabel_imageio::Limits;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
+use tracing::Instrument;
 
 /// Metadata on a result document naming the ETag of the bytes it describes.
 pub const SOURCE_ETAG_METADATA: &str = "source-etag";
@@ -159,8 +160,12 @@ impl LabelHandler {
                 reason: "outside uploads/".into(),
             };
         };
+        // Instrumented, not entered: a guard held across awaits would tag other tasks' events.
         let span = tracing::info_span!("label", key = %key);
-        let _enter = span.enter();
+        self.label_and_write(key, result_key).instrument(span).await
+    }
+
+    async fn label_and_write(&self, key: &str, result_key: String) -> RecordOutcome {
         match self.label_to_document(key, &result_key).await {
             Ok(Some(document)) => {
                 let error = document.error_code();

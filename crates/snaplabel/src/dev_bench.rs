@@ -47,6 +47,9 @@ pub fn run(args: DevBenchArgs) -> anyhow::Result<ExitCode> {
             &port.to_string(),
             "--s3-port",
             &s3_port.to_string(),
+            // One benchmark guest uploads far more than a person's hourly quota.
+            "--uploads-per-hour",
+            "1000000",
             "--data-dir",
         ])
         .arg(&data);
