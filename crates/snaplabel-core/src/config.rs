@@ -1,10 +1,13 @@
-//! Pipeline configuration, read from environment variables by the Lambda functions and filled
-//! from command-line flags by `snaplabel dev`.
+//! [`Settings`]: everything the handlers, the wiring and the local model need, in one typed value.
+//! The Lambda functions read it from environment variables once at start
+//! (`snaplabel_pipeline::wiring::settings_from_env`, the only place that reads them); `snaplabel
+//! dev` fills it from its command line. Every crate takes it; none reads the environment itself.
 //!
 //! Parsing takes a lookup function instead of reading the process environment, so it is pure and
 //! tested without touching global state.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::str::FromStr;
 
 /// Rekognition reads S3 objects up to 15 MB; a phone's JPEG is 2–8 MB.
@@ -106,9 +109,60 @@ impl fmt::Display for LabelerKind {
     }
 }
 
-/// Everything the presign and label handlers need to know.
+/// Where the AWS SDK clients send their requests. `None` means the real AWS endpoint for the
+/// configured region.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Endpoints {
+    /// `SNAPLABEL_S3_ENDPOINT`
+    pub s3: Option<String>,
+    /// `SNAPLABEL_REKOGNITION_ENDPOINT`
+    pub rekognition: Option<String>,
+}
+
+/// The embedded model: where its files are and which engine runs them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelSettings {
+    /// `SNAPLABEL_MODEL_DIR`; in AWS Lambda `$LAMBDA_TASK_ROOT/models` (the function's zip carries
+    /// them); else `~/.cache/snaplabel/models` (where `cargo xtask setup` puts them).
+    pub dir: PathBuf,
+    /// `SNAPLABEL_ENGINE`: `ort` (default) or `tract`.
+    pub engine: String,
+    /// `SNAPLABEL_ORT_LIBRARY`: the ONNX Runtime library, when not in the model folder.
+    pub ort_library: Option<PathBuf>,
+}
+
+impl ModelSettings {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let dir = get("SNAPLABEL_MODEL_DIR")
+            .map(PathBuf::from)
+            .or_else(|| get("LAMBDA_TASK_ROOT").map(|root| PathBuf::from(root).join("models")))
+            .unwrap_or_else(|| {
+                PathBuf::from(get("HOME").unwrap_or_else(|| ".".into()))
+                    .join(".cache/snaplabel/models")
+            });
+        ModelSettings {
+            dir,
+            engine: get("SNAPLABEL_ENGINE").unwrap_or_else(|| "ort".into()),
+            ort_library: get("SNAPLABEL_ORT_LIBRARY").map(PathBuf::from),
+        }
+    }
+}
+
+impl Default for ModelSettings {
+    /// The defaults with nothing set (the model folder relative to the working directory).
+    fn default() -> Self {
+        ModelSettings::from_lookup(|_| None)
+    }
+}
+
+/// Everything the presign and label handlers, their wiring and the local model need to know.
 #[derive(Debug, Clone, PartialEq)]
-pub struct PipelineConfig {
+pub struct Settings {
     /// `SNAPLABEL_BUCKET` (required): the bucket holding `uploads/` and `labels/`.
     pub bucket: String,
     /// `SNAPLABEL_MAX_UPLOAD_BYTES`: the largest image accepted, signed into every upload URL.
@@ -142,12 +196,14 @@ pub struct PipelineConfig {
     /// `SNAPLABEL_DECODE_BUDGET_BYTES`: memory the decoding of images may hold at once; by
     /// default derived from `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` ([`decode_budget_for_memory_mb`]).
     pub max_decode_bytes: u64,
+    pub endpoints: Endpoints,
+    pub model: ModelSettings,
 }
 
-impl PipelineConfig {
+impl Settings {
     /// Defaults for everything but the bucket.
     pub fn new(bucket: impl Into<String>) -> Self {
-        PipelineConfig {
+        Settings {
             bucket: bucket.into(),
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             max_pixels: DEFAULT_MAX_PIXELS,
@@ -163,6 +219,8 @@ impl PipelineConfig {
             owner_key: None,
             uploads_per_hour: DEFAULT_UPLOADS_PER_HOUR,
             max_decode_bytes: DEFAULT_DECODE_BUDGET_BYTES,
+            endpoints: Endpoints::default(),
+            model: ModelSettings::default(),
         }
     }
 
@@ -184,7 +242,12 @@ impl PipelineConfig {
                 .filter(|v| !v.is_empty())
         };
         let bucket = get("SNAPLABEL_BUCKET").ok_or(ConfigError::missing("SNAPLABEL_BUCKET"))?;
-        let mut config = PipelineConfig::new(bucket);
+        let mut config = Settings::new(bucket);
+        config.endpoints = Endpoints {
+            s3: get("SNAPLABEL_S3_ENDPOINT"),
+            rekognition: get("SNAPLABEL_REKOGNITION_ENDPOINT"),
+        };
+        config.model = ModelSettings::from_lookup(&lookup);
         if let Some(v) = get("SNAPLABEL_MAX_UPLOAD_BYTES") {
             config.max_upload_bytes =
                 parse_in("SNAPLABEL_MAX_UPLOAD_BYTES", &v, 1..=5 * 1024 * 1024 * 1024)?;
@@ -332,18 +395,18 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn from(pairs: &[(&str, &str)]) -> Result<PipelineConfig, ConfigError> {
+    fn from(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
         let map: HashMap<String, String> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        PipelineConfig::from_lookup(|k| map.get(k).cloned())
+        Settings::from_lookup(|k| map.get(k).cloned())
     }
 
     #[test]
     fn defaults_need_only_a_bucket() {
         let c = from(&[("SNAPLABEL_BUCKET", "pics")]).unwrap();
-        assert_eq!(c, PipelineConfig::new("pics"));
+        assert_eq!(c, Settings::new("pics"));
         assert_eq!(c.max_upload_bytes, 15 * 1024 * 1024);
         assert_eq!(c.labeler, LabelerKind::Local);
         assert_eq!(from(&[]).unwrap_err().variable, "SNAPLABEL_BUCKET");
@@ -397,9 +460,36 @@ mod tests {
         assert_eq!(c.uploads_per_hour, 20);
         assert_eq!(c.max_decode_bytes, 192 * 1024 * 1024);
         assert_eq!(
-            PipelineConfig::new("b").jwks_url(),
+            Settings::new("b").jwks_url(),
             "https://cognito-identity.amazonaws.com/.well-known/jwks_uri"
         );
+
+        // The model's place: set, in Lambda, or the user's cache.
+        let model = |pairs: &[(&str, &str)]| {
+            from(&[&[("SNAPLABEL_BUCKET", "b")], pairs].concat())
+                .unwrap()
+                .model
+        };
+        assert_eq!(
+            model(&[("SNAPLABEL_MODEL_DIR", "/m")]).dir,
+            PathBuf::from("/m")
+        );
+        assert_eq!(
+            model(&[("LAMBDA_TASK_ROOT", "/var/task")]).dir,
+            PathBuf::from("/var/task/models")
+        );
+        assert_eq!(
+            model(&[("HOME", "/home/u")]).dir,
+            PathBuf::from("/home/u/.cache/snaplabel/models")
+        );
+        assert_eq!(model(&[("SNAPLABEL_ENGINE", "tract")]).engine, "tract");
+        let endpoints = from(&[
+            ("SNAPLABEL_BUCKET", "b"),
+            ("SNAPLABEL_S3_ENDPOINT", "http://127.0.0.1:9000"),
+        ])
+        .unwrap()
+        .endpoints;
+        assert_eq!(endpoints.s3.as_deref(), Some("http://127.0.0.1:9000"));
 
         for (var, bad) in [
             ("SNAPLABEL_MAX_UPLOAD_BYTES", "lots"),
@@ -434,7 +524,7 @@ mod tests {
 
     #[test]
     fn cors_matches_configured_origins_only() {
-        let mut c = PipelineConfig::new("b");
+        let mut c = Settings::new("b");
         assert_eq!(c.cors_origin("http://evil.example"), None);
         c.allowed_origins = vec!["http://localhost:8080".into()];
         assert_eq!(

@@ -1,207 +1,210 @@
-//! The app port: the presign API, `/config.json`, the SPA, and the awsJson services (Cognito
-//! Identity, Rekognition) told apart by `X-Amz-Target`.
+//! The app port as one axum router: the presign API (the same routes and layers the Lambda
+//! function serves), `/config.json`, the token keys, the SPA, and the awsJson services (Cognito
+//! Identity, Rekognition) on `POST /`.
+//!
+//! Layers, outermost first: the Host allow-list (DNS rebinding), a request id, the security
+//! headers CloudFront adds in AWS (CSP, nosniff, frame denial), and for the non-API routes CORS
+//! for the Trunk dev server, a body size limit and a time limit.
 
-use bytes::Bytes;
-use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
-use snaplabel_localaws::cognito::{CognitoService, is_cognito_target};
-use snaplabel_localaws::rekognition::RekognitionService;
-use snaplabel_localaws::server::{Body, ServerHandle, full, serve};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use snaplabel_localaws::cognito::CognitoService;
+use snaplabel_localaws::guard::{AllowedHosts, allow_hosts};
+use snaplabel_localaws::rekognition::{self, RekognitionService};
+use snaplabel_localaws::{Credentials, aws_json};
 use snaplabel_pipeline::ApiHandler;
-use std::path::{Component, Path, PathBuf};
+use snaplabel_pipeline::http::{api_routes, cors, json, preflight_no_content, with_request_id};
+use std::path::PathBuf;
 use std::sync::Arc;
-use tokio::net::TcpListener;
+use std::time::Duration;
+use tower::ServiceExt;
+use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+/// A request to the non-API routes (labeling included) may take this long.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 pub struct App {
     pub api: Arc<ApiHandler>,
     pub rekognition: Arc<RekognitionService>,
     pub cognito: Arc<CognitoService>,
+    pub credentials: Credentials,
+    pub region: String,
+    /// Labelings the local Rekognition runs at once.
+    pub labeling_limit: usize,
     pub static_dir: Option<PathBuf>,
     pub config_json: snaplabel_core::api::BrowserConfig,
     pub pending: Arc<dyn Fn() -> usize + Send + Sync>,
     /// The app's Content-Security-Policy, as CloudFront sends it in AWS.
     pub csp: HeaderValue,
+    /// A host name besides the loopback ones that requests may name.
+    pub public_host: Option<String>,
 }
 
-pub fn start(listener: TcpListener, app: App) -> std::io::Result<ServerHandle> {
-    let app = Arc::new(app);
-    serve(listener, move |req| {
-        let app = app.clone();
-        async move { app.handle(req).await }
+#[derive(Clone)]
+struct Site {
+    cognito: Arc<CognitoService>,
+    static_dir: Option<PathBuf>,
+    config_json: Arc<String>,
+    pending: Arc<dyn Fn() -> usize + Send + Sync>,
+}
+
+pub fn router(app: App) -> Router {
+    let settings = app.api.config().clone();
+    let site = Site {
+        cognito: app.cognito.clone(),
+        static_dir: app.static_dir.clone(),
+        config_json: Arc::new(serde_json::to_string(&app.config_json).unwrap_or_default()),
+        pending: app.pending.clone(),
+    };
+    let aws = aws_json::post_route(
+        app.credentials.clone(),
+        app.region.clone(),
+        Some(app.cognito.clone()),
+        Some(app.rekognition.clone()),
+        app.labeling_limit,
+    );
+    // Handlers get the site through closures: `POST /` (the awsJson services) and `GET /` (the
+    // app) share one route, and the former's router carries its own state.
+    let with = |handler: fn(Site, Request) -> Handled| {
+        let site = site.clone();
+        move |request: Request| handler(site.clone(), request)
+    };
+    let site_routes = Router::new()
+        .route("/", aws.get(with(spa)))
+        .route("/config.json", get(with(config_json)))
+        .route("/.well-known/jwks_uri", get(with(jwks)))
+        .route(
+            "/.well-known/openid-configuration",
+            get(with(openid_configuration)),
+        )
+        .route("/healthz", get(with(healthz)))
+        .fallback(with(spa))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            rekognition::MAX_REQUEST_BYTES,
+        ))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        // A page served by `trunk serve` calls the identity service and reads config.json.
+        .layer(cors(
+            &settings,
+            &[Method::GET, Method::HEAD, Method::POST, Method::OPTIONS],
+            &[
+                header::CONTENT_TYPE,
+                header::AUTHORIZATION,
+                HeaderName::from_static("x-amz-target"),
+                HeaderName::from_static("x-amz-user-agent"),
+                HeaderName::from_static("x-amz-date"),
+            ],
+        ))
+        .layer(axum::middleware::from_fn(preflight_no_content));
+    let hosts = AllowedHosts::loopback_and(app.public_host.clone());
+    Router::new()
+        .merge(api_routes(app.api.clone()))
+        .merge(site_routes)
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            app.csp,
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("strict-origin-when-cross-origin"),
+        ))
+        .layer(axum::middleware::from_fn(with_request_id))
+        .layer(axum::middleware::from_fn_with_state(hosts, allow_hosts))
+}
+
+type Handled = std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>;
+
+fn config_json(site: Site, _: Request) -> Handled {
+    Box::pin(async move {
+        let mut response = (
+            [(header::CONTENT_TYPE, "application/json")],
+            site.config_json.to_string(),
+        )
+            .into_response();
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
     })
 }
 
-fn text(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Body> {
-    let mut r = Response::new(full(body.into()));
-    *r.status_mut() = status;
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    r
-}
-
-impl App {
-    /// The presign API answers CORS itself; everything else on this port (the awsJson services
-    /// a page served by `trunk serve` calls cross-origin, config.json) gets it here.
-    async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
-        let path = req.uri().path();
-        if path == "/api" || path.starts_with("/api/") {
-            return self.api(req).await;
-        }
-        let origin = req
-            .headers()
-            .get(header::ORIGIN)
-            .and_then(|o| o.to_str().ok())
-            .map(str::to_string);
-        let mut response = if req.method() == Method::OPTIONS {
-            text(StatusCode::NO_CONTENT, "text/plain", "")
-        } else {
-            self.route(req).await
-        };
-        snaplabel_pipeline::api::write_cors(
-            response.headers_mut(),
-            origin
-                .as_deref()
-                .and_then(|o| self.api.config().cors_origin(o)),
-            "GET, HEAD, POST, OPTIONS",
-            "content-type, x-amz-target, x-amz-user-agent, x-amz-date, authorization",
+fn jwks(site: Site, _: Request) -> Handled {
+    Box::pin(async move {
+        let mut response = (
+            [(header::CONTENT_TYPE, "application/json")],
+            site.cognito.jwks_json(),
+        )
+            .into_response();
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("max-age=3600"),
         );
         response
-    }
-
-    async fn route(&self, req: Request<Incoming>) -> Response<Body> {
-        let path = req.uri().path().to_string();
-        let target = req
-            .headers()
-            .get("x-amz-target")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        if let Some(target) = target.filter(|_| req.method() == Method::POST) {
-            if is_cognito_target(&target) {
-                return match Limited::new(req.into_body(), 64 * 1024).collect().await {
-                    Ok(body) => self.cognito.respond(&target, &body.to_bytes()),
-                    Err(_) => text(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "text/plain",
-                        "request too large",
-                    ),
-                };
-            }
-            return self.rekognition.handle(req).await;
-        }
-        match path.as_str() {
-            "/config.json" => {
-                let mut r = text(
-                    StatusCode::OK,
-                    "application/json",
-                    serde_json::to_string(&self.config_json).unwrap_or_default(),
-                );
-                r.headers_mut()
-                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-                r
-            }
-            "/.well-known/jwks_uri" => {
-                let mut r = text(StatusCode::OK, "application/json", self.cognito.jwks_json());
-                r.headers_mut().insert(
-                    header::CACHE_CONTROL,
-                    HeaderValue::from_static("max-age=3600"),
-                );
-                r
-            }
-            "/.well-known/openid-configuration" => text(
-                StatusCode::OK,
-                "application/json",
-                self.cognito.openid_configuration_json(),
-            ),
-            "/healthz" => text(
-                StatusCode::OK,
-                "application/json",
-                serde_json::json!({"status": "ok", "pending": (self.pending)()}).to_string(),
-            ),
-            _ if req.method() == Method::GET || req.method() == Method::HEAD => {
-                self.static_file(&path).await
-            }
-            _ => text(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "text/plain",
-                "method not allowed",
-            ),
-        }
-    }
-
-    async fn api(&self, req: Request<Incoming>) -> Response<Body> {
-        let (parts, body) = req.into_parts();
-        let bytes = match Limited::new(body, snaplabel_pipeline::api::MAX_REQUEST_BYTES + 1)
-            .collect()
-            .await
-        {
-            Ok(b) => b.to_bytes(),
-            Err(_) => Bytes::from(vec![b' '; snaplabel_pipeline::api::MAX_REQUEST_BYTES + 1]), // reported as too big by the handler
-        };
-        let response = self.api.handle(Request::from_parts(parts, bytes)).await;
-        response.map(full)
-    }
-
-    /// Files of the built SPA with the security headers CloudFront adds in AWS; unknown paths
-    /// fall back to `index.html` (client-side routes).
-    async fn static_file(&self, path: &str) -> Response<Body> {
-        let mut response = self.spa_file(path).await;
-        let headers = response.headers_mut();
-        headers.insert(header::CONTENT_SECURITY_POLICY, self.csp.clone());
-        headers.insert(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        );
-        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-        headers.insert(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("strict-origin-when-cross-origin"),
-        );
-        response
-    }
-
-    async fn spa_file(&self, path: &str) -> Response<Body> {
-        let Some(dir) = self
-            .static_dir
-            .as_ref()
-            .filter(|d| d.join("index.html").exists())
-        else {
-            return text(StatusCode::OK, "text/html; charset=utf-8", PLACEHOLDER);
-        };
-        let relative = Path::new(path.trim_start_matches('/'));
-        if relative
-            .components()
-            .any(|c| !matches!(c, Component::Normal(_)))
-            && !path.ends_with('/')
-        {
-            return text(StatusCode::NOT_FOUND, "text/plain", "not found");
-        }
-        let mut file = dir.join(relative);
-        if path == "/" || !file.is_file() {
-            file = dir.join("index.html");
-        }
-        match tokio::fs::read(&file).await {
-            Ok(bytes) => text(StatusCode::OK, content_type(&file), bytes),
-            Err(_) => text(StatusCode::NOT_FOUND, "text/plain", "not found"),
-        }
-    }
+    })
 }
 
-fn content_type(path: &Path) -> &'static str {
-    match path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or_default()
-    {
-        "html" => "text/html; charset=utf-8",
-        "js" => "text/javascript",
-        "wasm" => "application/wasm",
-        "css" => "text/css",
-        "json" => "application/json",
-        "svg" => "image/svg+xml",
-        "png" => "image/png",
-        "ico" => "image/x-icon",
-        _ => "application/octet-stream",
+fn openid_configuration(site: Site, _: Request) -> Handled {
+    Box::pin(async move {
+        (
+            [(header::CONTENT_TYPE, "application/json")],
+            site.cognito.openid_configuration_json(),
+        )
+            .into_response()
+    })
+}
+
+fn healthz(site: Site, _: Request) -> Handled {
+    Box::pin(async move {
+        json(
+            StatusCode::OK,
+            &serde_json::json!({"status": "ok", "pending": (site.pending)()}),
+        )
+    })
+}
+
+/// Files of the built SPA (tower-http's `ServeDir`: content types, `HEAD`, no path escapes);
+/// paths without a file fall back to `index.html` (client-side routes). Until the app is built, a
+/// page saying how to drive the stack.
+fn spa(site: Site, request: Request) -> Handled {
+    Box::pin(serve_spa(site, request))
+}
+
+async fn serve_spa(site: Site, request: Request) -> Response {
+    if !matches!(*request.method(), Method::GET | Method::HEAD) {
+        return (StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n").into_response();
+    }
+    let Some(dir) = site
+        .static_dir
+        .as_ref()
+        .filter(|d| d.join("index.html").is_file())
+    else {
+        return (
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            PLACEHOLDER,
+        )
+            .into_response();
+    };
+    let files =
+        ServeDir::new(dir).fallback(tower_http::services::ServeFile::new(dir.join("index.html")));
+    match files.oneshot(request).await {
+        Ok(response) => response.map(Body::new),
+        Err(never) => match never {},
     }
 }
 
@@ -211,7 +214,7 @@ const PLACEHOLDER: &str = r#"<!doctype html>
 <body><h1>snaplabel dev is running</h1>
 <p>The browser app is not built yet, but the whole pipeline is up: the presign API at <code>/api/uploads</code>,
 S3 with bucket notifications, the label queue, and local Cognito Identity and Rekognition endpoints.</p>
-<p>Drive it with curl (see the README): get a guest identity, ask for an upload URL, PUT the photo, poll the result.</p>
+<p>Drive it with curl (see the README): get a guest identity and its token, ask for an upload URL, PUT the photo, poll the result.</p>
 <pre>curl -s -X POST localhost:8080/ -H 'X-Amz-Target: AWSCognitoIdentityService.GetId' \
   -H 'Content-Type: application/x-amz-json-1.1' -d '{"IdentityPoolId":"…see /config.json…"}'</pre>
 <p><a href="/config.json">/config.json</a> lists the endpoints and limits.</p></body></html>

@@ -21,20 +21,19 @@
 mod app;
 pub mod client;
 
-use snaplabel_core::config::{LabelerKind, PipelineConfig};
+use snaplabel_core::config::{LabelerKind, Settings};
 use snaplabel_core::keys::{LABELS_PREFIX, UPLOADS_PREFIX, result_key_for};
 use snaplabel_localaws::cognito::CognitoService;
 use snaplabel_localaws::local_fs::{Listener, ObjectCreated};
 use snaplabel_localaws::rekognition::{
     DetectLabelsBackend, ImageSource, RekognitionError, RekognitionService,
 };
-use snaplabel_localaws::{ServerHandle, s3, server};
+use snaplabel_localaws::{Credentials, ServerHandle, s3, server};
 use snaplabel_pipeline::event::{event, object_created_record};
 use snaplabel_pipeline::label::{LabelHandler, LabelSettings, RecordOutcome, S3EventRecord};
 use snaplabel_pipeline::local::LocalLabeler;
-use snaplabel_pipeline::rekognition::RekognitionLabeler;
-use snaplabel_pipeline::wiring::{self, LocalModelOptions};
-use snaplabel_pipeline::{ApiHandler, Labeler, ObjectStore, S3Store, aws};
+use snaplabel_pipeline::wiring;
+use snaplabel_pipeline::{Labeler, ObjectStore, aws};
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -45,9 +44,6 @@ use tokio::sync::{Mutex, mpsc};
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 pub const BUCKET: &str = "snaplabel";
-/// Fixed local credentials: the endpoints listen on loopback only.
-pub const ACCESS_KEY: &str = "SNAPLABELDEVACCESSKEY";
-pub const SECRET_KEY: &str = "snaplabel-dev-secret-key-not-for-aws";
 pub const REGION: &str = "us-east-1";
 pub const IDENTITY_POOL_ID: &str = "us-east-1:00000000-0000-4000-8000-5a9ab3100dev";
 
@@ -61,7 +57,7 @@ pub struct DevConfig {
     /// The built SPA; a placeholder page is served when absent.
     pub static_dir: Option<PathBuf>,
     pub labeler: LabelerKind,
-    pub local: LocalModelOptions,
+    pub model: snaplabel_core::config::ModelSettings,
     /// Label workers.
     pub workers: usize,
     /// Events waiting for a worker before uploads are slowed down.
@@ -73,6 +69,11 @@ pub struct DevConfig {
     pub extra_origins: Vec<String>,
     /// Upload URLs one guest may get per hour.
     pub uploads_per_hour: u32,
+    /// A host name the stack is reached by besides 127.0.0.1 and localhost (a tunnel, a LAN
+    /// name); requests naming any other host are refused.
+    pub public_host: Option<String>,
+    /// How often uploads without a result are looked for and queued again (besides at start-up).
+    pub rescan_every: Duration,
     /// Where the presign API fetches the token keys; by default this stack's own
     /// `/.well-known/jwks_uri` (another URL simulates the issuer being down).
     pub jwks_url: Option<String>,
@@ -89,7 +90,7 @@ impl DevConfig {
             data_dir,
             static_dir: None,
             labeler: LabelerKind::Local,
-            local: LocalModelOptions::default(),
+            model: snaplabel_core::config::ModelSettings::default(),
             workers: cores,
             queue_capacity: 64,
             max_upload_bytes: snaplabel_core::config::DEFAULT_MAX_UPLOAD_BYTES,
@@ -99,6 +100,8 @@ impl DevConfig {
                 "http://localhost:8081".into(),
             ],
             uploads_per_hour: snaplabel_core::config::DEFAULT_UPLOADS_PER_HOUR,
+            public_host: None,
+            rescan_every: Duration::from_secs(60),
             jwks_url: None,
         }
     }
@@ -126,6 +129,8 @@ fn owner_key(data_dir: &std::path::Path) -> Result<snaplabel_core::config::Owner
 pub struct DevStack {
     pub app_url: String,
     pub s3_url: String,
+    /// The key pair of this data folder's local endpoints (the S3 and awsJson services).
+    pub credentials: Credentials,
     app: ServerHandle,
     s3: ServerHandle,
     workers: Vec<tokio::task::JoinHandle<()>>,
@@ -153,6 +158,7 @@ impl DevStack {
     pub async fn start(config: DevConfig) -> Result<DevStack, BoxError> {
         let s3_root = config.data_dir.join("s3");
         std::fs::create_dir_all(&s3_root)?;
+        let credentials = Credentials::for_data_dir(&config.data_dir)?;
         let app_listener = server::bind_loopback(config.port)
             .await
             .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", config.port))?;
@@ -195,19 +201,23 @@ impl DevStack {
         let s3 = s3::start_notifying(
             s3::LocalS3Config {
                 root: s3_root.clone(),
-                access_key: ACCESS_KEY.into(),
-                secret_key: SECRET_KEY.into(),
+                credentials: credentials.clone(),
                 buckets: vec![BUCKET.into()],
                 cors_origins: origins.clone(),
+                public_host: config.public_host.clone(),
             },
             s3_listener,
             Some(listener),
         )?;
 
-        let sdk = aws::static_sdk_config(ACCESS_KEY, SECRET_KEY, REGION);
-        let store: Arc<S3Store> =
-            Arc::new(S3Store::new(aws::s3_client(&sdk, Some(&s3_url)), BUCKET));
-        let mut pipeline = PipelineConfig::new(BUCKET);
+        // The same wiring as in AWS, with every endpoint on this machine.
+        let sdk = aws::static_sdk_config(&credentials.access_key, &credentials.secret_key, REGION);
+        let mut pipeline = Settings::new(BUCKET);
+        pipeline.endpoints = snaplabel_core::config::Endpoints {
+            s3: Some(s3_url.clone()),
+            rekognition: Some(app_url.clone()),
+        };
+        pipeline.model = config.model.clone();
         pipeline.allowed_origins = origins;
         pipeline.require_identity = true;
         pipeline.labeler = config.labeler;
@@ -219,16 +229,14 @@ impl DevStack {
         pipeline.token_issuer = app_url.clone();
         pipeline.jwks_url = config.jwks_url.clone();
         pipeline.owner_key = Some(owner_key(&config.data_dir)?);
+        let store = wiring::store(&sdk, &pipeline);
 
         // The embedded model is loaded once; it also backs the local Rekognition endpoint.
-        let local = Arc::new(LocalLabeler::load(&pipeline, &config.local)?);
+        let local = Arc::new(LocalLabeler::load(&pipeline)?);
         let labeler: Arc<dyn Labeler> = match config.labeler {
             LabelerKind::Local => local.clone(),
             // The Rekognition SDK path, for real, against this stack's own endpoint.
-            LabelerKind::Rekognition => Arc::new(RekognitionLabeler::new(
-                aws::rekognition_client(&sdk, Some(&app_url)),
-                snaplabel_imageio::Limits::from_config(&pipeline),
-            )),
+            LabelerKind::Rekognition => wiring::labeler(&sdk, &pipeline)?,
         };
         let rekognition = Arc::new(RekognitionService::new(
             Arc::new(ModelBackend {
@@ -241,20 +249,22 @@ impl DevStack {
             &config.data_dir,
             app_url.clone(),
         )?);
-        let identity = wiring::identity(&pipeline)?;
-        let api = Arc::new(ApiHandler::new(store.clone(), identity, pipeline.clone()));
+        let api = Arc::new(wiring::api_handler(&sdk, pipeline.clone())?);
         let handler = Arc::new(LabelHandler::new(
             store.clone(),
             labeler,
             LabelSettings::from_config(&pipeline),
         ));
 
-        let app = app::start(
+        let app = server::serve(
             app_listener,
-            app::App {
+            app::router(app::App {
                 api,
                 rekognition,
                 cognito,
+                credentials: credentials.clone(),
+                region: REGION.into(),
+                labeling_limit: snaplabel_localaws::aws_json::default_labeling_limit(),
                 static_dir: config.static_dir.clone(),
                 config_json: snaplabel_core::api::BrowserConfig::new(
                     format!("{app_url}/api"),
@@ -271,7 +281,8 @@ impl DevStack {
                 csp: http::HeaderValue::from_str(&snaplabel_core::api::content_security_policy(
                     &s3_url, &app_url,
                 ))?,
-            },
+                public_host: config.public_host.clone(),
+            }),
         )?;
 
         let workers = (0..config.workers.max(1))
@@ -313,6 +324,7 @@ impl DevStack {
         Ok(DevStack {
             app_url,
             s3_url,
+            credentials,
             app,
             s3,
             workers,

@@ -13,6 +13,8 @@ fn fixture(name: &str) -> Bytes {
 
 fn config(data: &Path) -> DevConfig {
     let mut config = DevConfig::new(data.to_path_buf());
+    // Where the README's test command put the models.
+    config.model = snaplabel_pipeline::wiring::model_settings_from_env();
     config.port = 0;
     config.s3_port = 0;
     // Tests upload more from one guest than a person would in an hour.

@@ -94,6 +94,7 @@ impl Session {
 /// `snaplabel dev` on ephemeral ports serving the built app, with its data in `data`.
 async fn start_stack(data: &Path, adjust: impl FnOnce(&mut DevConfig)) -> DevStack {
     let mut config = DevConfig::new(data.to_path_buf());
+    config.model = snaplabel_pipeline::wiring::model_settings_from_env();
     config.port = 0;
     config.s3_port = 0;
     config.static_dir = Some(dist());

@@ -62,7 +62,7 @@ impl Limits {
     }
 
     /// The limits of a pipeline configuration.
-    pub fn from_config(config: &snaplabel_core::config::PipelineConfig) -> Self {
+    pub fn from_config(config: &snaplabel_core::config::Settings) -> Self {
         Limits::new(config.max_pixels).with_decode_budget(config.max_decode_bytes)
     }
 

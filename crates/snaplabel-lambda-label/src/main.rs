@@ -1,7 +1,7 @@
 //! The label Lambda function: S3 `ObjectCreated` events in, [`snaplabel_pipeline::LabelHandler`]
 //! does the work. A returned error makes Lambda deliver the event again (only when a result
-//! document could not be written at all). Configuration: `SNAPLABEL_*` variables, plus
-//! `SNAPLABEL_MODEL_DIR` / `SNAPLABEL_ENGINE` for the local model.
+//! document could not be written at all). Configuration: `SNAPLABEL_*` variables (see
+//! `snaplabel_core::config::Settings`).
 
 use aws_lambda_events::event::s3::S3Event;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
@@ -11,19 +11,10 @@ use std::sync::Arc;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init(true);
-    let config = wiring::config_from_env()?;
+    let settings = wiring::settings_from_env()?;
     let sdk = aws::load_sdk_config().await;
-    let local = wiring::LocalModelOptions {
-        model_dir: std::env::var_os("SNAPLABEL_MODEL_DIR").map(Into::into),
-        engine: std::env::var("SNAPLABEL_ENGINE").ok(),
-    };
     // Loaded once per container and reused by every invocation.
-    let handler = Arc::new(wiring::label_handler(
-        &sdk,
-        &aws::Endpoints::from_env(),
-        &config,
-        &local,
-    )?);
+    let handler = Arc::new(wiring::label_handler(&sdk, &settings)?);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<S3Event>| {
         let handler = handler.clone();
         async move {

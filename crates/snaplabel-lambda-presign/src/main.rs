@@ -1,29 +1,17 @@
-//! The presign Lambda function: `lambda_http` events (Function URL, HTTP API, REST API, ALB) in,
-//! [`snaplabel_pipeline::ApiHandler`] does the work. Configuration: `SNAPLABEL_*` variables (see
-//! `snaplabel_core::config`).
+//! The presign Lambda function: the presign API's router ([`snaplabel_pipeline::http`]) served by
+//! `lambda_http`, which turns Function URL, HTTP API, REST API and ALB events into requests and the
+//! router's answers back into events. Configuration: `SNAPLABEL_*` variables (see
+//! `snaplabel_core::config::Settings`).
 
-use lambda_http::{Error, Request, service_fn};
-use snaplabel_lambda_presign::{to_api_request, to_lambda_response};
-use snaplabel_pipeline::{aws, telemetry, wiring};
+use lambda_http::Error;
+use snaplabel_pipeline::{aws, http, telemetry, wiring};
 use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init(true);
-    let config = wiring::config_from_env()?;
+    let settings = wiring::settings_from_env()?;
     let sdk = aws::load_sdk_config().await;
-    let handler = Arc::new(wiring::api_handler(
-        &sdk,
-        &aws::Endpoints::from_env(),
-        config,
-    )?);
-    lambda_http::run(service_fn(move |request: Request| {
-        let handler = handler.clone();
-        async move {
-            Ok::<_, Error>(to_lambda_response(
-                handler.handle(to_api_request(request)).await,
-            ))
-        }
-    }))
-    .await
+    let api = Arc::new(wiring::api_handler(&sdk, settings)?);
+    lambda_http::run(http::api_router(api)).await
 }

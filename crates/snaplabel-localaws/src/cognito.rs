@@ -14,10 +14,10 @@
 //! credentials are never handed out (`GetCredentialsForIdentity` answers
 //! `NotAuthorizedException`): in snaplabel the browser gets presigned URLs, not credentials.
 
-use crate::rekognition::{RekognitionError as AwsError, aws_json};
-use crate::server::Body;
+use crate::aws_json::{AwsError, aws_json};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use http::{Response, StatusCode};
 use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-const PREFIX: &str = "AWSCognitoIdentityService.";
+pub const TARGET_PREFIX: &str = "AWSCognitoIdentityService.";
 /// How long a token proves its identity (as Cognito's).
 pub const TOKEN_LIFETIME: Duration = Duration::from_secs(600);
 /// `GetId` calls allowed at once, and refilled per second afterwards.
@@ -255,7 +255,7 @@ impl CognitoService {
 
     /// Serves one awsJson1_1 request.
     pub fn call(&self, target: &str, body: &[u8]) -> Result<serde_json::Value, AwsError> {
-        let operation = target.strip_prefix(PREFIX).unwrap_or_default();
+        let operation = target.strip_prefix(TARGET_PREFIX).unwrap_or_default();
         let invalid = |m: &str| AwsError::new("InvalidParameterException", m.to_string());
         match operation {
             "GetId" => {
@@ -311,16 +311,11 @@ impl CognitoService {
         }
     }
 
-    pub fn respond(&self, target: &str, body: &Bytes) -> Response<Body> {
+    /// Serves one awsJson1_1 request as an HTTP answer.
+    pub fn respond(&self, target: &str, body: &Bytes) -> Response {
         match self.call(target, body) {
-            Ok(value) => aws_json(StatusCode::OK, value.to_string().into_bytes(), None),
-            Err(err) => aws_json(
-                err.status(),
-                serde_json::json!({"__type": err.kind, "message": err.message})
-                    .to_string()
-                    .into_bytes(),
-                Some(err.kind),
-            ),
+            Ok(value) => aws_json(StatusCode::OK, value.to_string()),
+            Err(err) => err.into_response(),
         }
     }
 }
@@ -344,7 +339,7 @@ fn read_identities(file: &PathBuf) -> std::io::Result<HashMap<String, u64>> {
 
 /// Whether an `X-Amz-Target` names a Cognito Identity operation.
 pub fn is_cognito_target(target: &str) -> bool {
-    target.starts_with(PREFIX)
+    target.starts_with(TARGET_PREFIX)
 }
 
 #[cfg(test)]
@@ -356,7 +351,7 @@ mod tests {
         op: &str,
         body: serde_json::Value,
     ) -> Result<serde_json::Value, AwsError> {
-        service.call(&format!("{PREFIX}{op}"), body.to_string().as_bytes())
+        service.call(&format!("{TARGET_PREFIX}{op}"), body.to_string().as_bytes())
     }
 
     #[test]

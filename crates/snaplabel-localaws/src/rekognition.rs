@@ -4,53 +4,28 @@
 //! `Image.Bytes` (base64) and `Image.S3Object` (read from the local S3 folder) are both accepted;
 //! errors use Rekognition's names (`InvalidImageFormatException`, `ImageTooLargeException`,
 //! `InvalidParameterException`, `InvalidS3ObjectException`), so any Rekognition client, not only
-//! snaplabel's, can use the endpoint. Requests are not signature-checked: the endpoint only ever
-//! listens on loopback and holds no secrets.
+//! snaplabel's, can use the endpoint. Over HTTP it is served by [`crate::aws_json`], which checks
+//! the SigV4 signature as Rekognition does and lets only a few requests label at once.
 
-use crate::server::{Body, ServerHandle, full, serve};
+use crate::aws_json::AwsError;
 use async_trait::async_trait;
 use base64::Engine;
 use bytes::Bytes;
-use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 use serde::Deserialize;
 use snaplabel_core::detect::{DetectLabelsResponse, DetectOptions};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
-use tokio::net::TcpListener;
 
 /// Rekognition's limits: 5 MB inline, 15 MB from S3.
 pub const BYTES_LIMIT: usize = 5 * 1024 * 1024;
 pub const S3_OBJECT_LIMIT: u64 = 15 * 1024 * 1024;
+pub const TARGET_PREFIX: &str = "RekognitionService.";
 const TARGET: &str = "RekognitionService.DetectLabels";
+/// Base64 inflates 5 MB to ~6.7 MB; allow the JSON around it.
+pub const MAX_REQUEST_BYTES: usize = BYTES_LIMIT * 4 / 3 + 64 * 1024;
 
-/// A Rekognition error as it goes on the wire.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RekognitionError {
-    /// The exception name, e.g. `InvalidImageFormatException`.
-    pub kind: &'static str,
-    pub message: String,
-}
-
-impl RekognitionError {
-    pub fn new(kind: &'static str, message: impl Into<String>) -> Self {
-        RekognitionError {
-            kind,
-            message: message.into(),
-        }
-    }
-
-    pub fn status(&self) -> StatusCode {
-        match self.kind {
-            "InternalServerError" | "InternalErrorException" => StatusCode::INTERNAL_SERVER_ERROR,
-            "AccessDeniedException" | "NotAuthorizedException" => StatusCode::FORBIDDEN,
-            "ResourceNotFoundException" => StatusCode::NOT_FOUND,
-            "TooManyRequestsException" | "ThrottlingException" => StatusCode::TOO_MANY_REQUESTS,
-            _ => StatusCode::BAD_REQUEST,
-        }
-    }
-}
+/// Rekognition's errors are awsJson errors.
+pub type RekognitionError = AwsError;
 
 /// Where the image of a request came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,83 +133,6 @@ impl RekognitionService {
             .detect_labels(bytes, source, request.options)
             .await
     }
-
-    /// Serves a whole HTTP request.
-    pub async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
-        let result = async {
-            let target = req
-                .headers()
-                .get("x-amz-target")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_string();
-            if req.method() != Method::POST {
-                return Err(RekognitionError::new(
-                    "UnknownOperationException",
-                    "awsJson requests are POSTs",
-                ));
-            }
-            // Base64 inflates 5 MB to ~6.7 MB; allow the JSON around it.
-            let body = Limited::new(req.into_body(), BYTES_LIMIT * 4 / 3 + 64 * 1024)
-                .collect()
-                .await
-                .map_err(|_| {
-                    RekognitionError::new(
-                        "ImageTooLargeException",
-                        "the request exceeds the 5 MB image limit",
-                    )
-                })?
-                .to_bytes();
-            self.call(&target, &body).await
-        }
-        .await;
-        match result {
-            Ok(resp) => aws_json(
-                StatusCode::OK,
-                serde_json::to_vec(&resp).expect("serializable"),
-                None,
-            ),
-            Err(err) => aws_json(
-                err.status(),
-                serde_json::json!({"__type": err.kind, "Message": err.message})
-                    .to_string()
-                    .into_bytes(),
-                Some(err.kind),
-            ),
-        }
-    }
-}
-
-/// Starts a dedicated endpoint.
-pub fn start(
-    backend: Arc<dyn DetectLabelsBackend>,
-    s3_root: Option<PathBuf>,
-    listener: TcpListener,
-) -> std::io::Result<ServerHandle> {
-    let service = Arc::new(RekognitionService::new(backend, s3_root));
-    serve(listener, move |req| {
-        let service = service.clone();
-        async move { service.handle(req).await }
-    })
-}
-
-/// An awsJson1_1 response; errors carry their type in the body and in `x-amzn-ErrorType`.
-pub fn aws_json(
-    status: StatusCode,
-    body: Vec<u8>,
-    error_type: Option<&'static str>,
-) -> Response<Body> {
-    let mut r = Response::new(full(body));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/x-amz-json-1.1"),
-    );
-    if let Some(kind) = error_type {
-        r.headers_mut()
-            .insert("x-amzn-errortype", HeaderValue::from_static(kind));
-    }
-    r
 }
 
 async fn read_s3_object(

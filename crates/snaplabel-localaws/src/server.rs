@@ -1,26 +1,21 @@
-//! A minimal HTTP/1.1 server on a bound listener, stopped when its handle is dropped.
+//! Serving a router on a bound loopback listener with `axum::serve`, stopped when its handle is
+//! dropped.
+//!
+//! Connections whose client stops sending (a request's headers or body trickling in, the
+//! "slowloris" way of holding connections open) are closed after [`READ_TIMEOUT`] of silence:
+//! every read of the socket has that deadline (`tokio-io-timeout`), which hyper's own header
+//! timeout would need a timer that `axum::serve` does not give it.
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
-use hyper::body::Incoming;
-use hyper::{Request, Response};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use std::future::Future;
+use axum::Router;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use tokio::net::TcpListener;
+use std::pin::Pin;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio_io_timeout::TimeoutStream;
 
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-/// The response body every local endpoint uses.
-pub type Body = UnsyncBoxBody<Bytes, BoxError>;
-
-/// A response body from bytes.
-pub fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into())
-        .map_err(|never| match never {})
-        .boxed_unsync()
-}
+/// How long a connection may send nothing while a request is being read.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A running server. Dropping the handle stops accepting connections.
 pub struct ServerHandle {
@@ -39,11 +34,11 @@ impl ServerHandle {
         format!("http://{}", self.addr)
     }
 
-    /// Stops accepting and waits for the accept loop to end.
+    /// Stops accepting, lets requests in progress finish (for up to five seconds) and waits.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
         if let Some(task) = self.task.take() {
-            let _ = task.await;
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
         }
     }
 }
@@ -54,47 +49,58 @@ impl Drop for ServerHandle {
     }
 }
 
-/// Serves `handler` on `listener` until the returned handle is dropped or shut down.
-pub fn serve<H, F>(listener: TcpListener, handler: H) -> std::io::Result<ServerHandle>
-where
-    H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
-    F: Future<Output = Response<Body>> + Send + 'static,
-{
+/// A listener whose connections time out reads after `READ_TIMEOUT`.
+struct ReadTimeoutListener(TcpListener, Duration);
+
+impl axum::serve::Listener for ReadTimeoutListener {
+    type Io = Pin<Box<TimeoutStream<TcpStream>>>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            match self.0.accept().await {
+                Ok((stream, addr)) => {
+                    let _ = stream.set_nodelay(true);
+                    let mut stream = TimeoutStream::new(stream);
+                    stream.set_read_timeout(Some(self.1));
+                    return (Box::pin(stream), addr);
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.0.local_addr()
+    }
+}
+
+/// Serves `router` on `listener` until the returned handle is dropped or shut down.
+pub fn serve(listener: TcpListener, router: Router) -> std::io::Result<ServerHandle> {
+    serve_with_read_timeout(listener, router, READ_TIMEOUT)
+}
+
+/// [`serve`] with another read timeout (tests use a short one).
+pub fn serve_with_read_timeout(
+    listener: TcpListener,
+    router: Router,
+    read_timeout: Duration,
+) -> std::io::Result<ServerHandle> {
     let addr = listener.local_addr()?;
     let (shutdown, mut stopped) = watch::channel(false);
-    let handler = Arc::new(handler);
+    let listener = ReadTimeoutListener(listener, read_timeout);
     let task = tokio::spawn(async move {
-        loop {
-            let (stream, _) = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(conn) => conn,
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off instead of spinning.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-                _ = stopped.changed() => break,
-            };
-            let handler = handler.clone();
-            let mut conn_stopped = stopped.clone();
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req| {
-                    let fut = handler(req);
-                    async move { Ok::<_, std::convert::Infallible>(fut.await) }
-                });
-                let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                let conn = builder.serve_connection(TokioIo::new(stream), service);
-                tokio::pin!(conn);
-                tokio::select! {
-                    _ = conn.as_mut() => {}
-                    _ = conn_stopped.changed() => {
-                        conn.as_mut().graceful_shutdown();
-                        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), conn).await;
-                    }
-                }
-            });
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.changed().await;
+            })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "server stopped");
         }
     });
     Ok(ServerHandle {

@@ -1,25 +1,23 @@
 //! The presign HTTP API: `POST /api/uploads` hands out presigned URLs for one upload,
 //! `GET /api/uploads` lists the caller's uploads, newest first.
 //!
-//! A plain function from `http::Request<Bytes>` to `http::Response<Bytes>`: the Lambda main adapts
-//! `lambda_http` events to it, `snaplabel dev` serves it with hyper. It never touches image bytes;
-//! it only decides keys and signs URLs.
+//! The decisions, as plain async methods over typed inputs; [`crate::http`] routes requests to
+//! them (one axum router, served by `lambda_http` in AWS and by `axum::serve` in `snaplabel dev`).
+//! It never touches image bytes; it only decides keys and signs URLs.
 //!
 //! What a guest can cost is bounded here: one object per URL (`If-None-Match: *` is signed in),
-//! and at most [`PipelineConfig::uploads_per_hour`] URLs per guest, counted from the guest's own
+//! and at most [`Settings::uploads_per_hour`] URLs per guest, counted from the guest's own
 //! prefix in the bucket. Failures of the services behind it are answered with a generic message
 //! and a request id; the details go to the log under that id.
 
 use crate::identity::{IdentityError, IdentityVerifier};
 use crate::store::{ObjectStore, PresignRequest};
 use bytes::Bytes;
-use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use snaplabel_core::api::{
     CreateUploadRequest, CreateUploadResponse, FILENAME_METADATA, PresignedUpload, ResultLocation,
     UploadHistory, UploadSummary, filename_from_metadata, filename_metadata,
 };
-use snaplabel_core::config::PipelineConfig;
-use snaplabel_core::error::ApiError;
+use snaplabel_core::config::Settings;
 use snaplabel_core::keys::{UploadKey, upload_id, upload_id_time_ms};
 use snaplabel_core::{ErrorBody, ErrorCode, ImageFormat};
 use std::collections::BTreeMap;
@@ -28,8 +26,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Requests to the API are small JSON documents; anything bigger is refused unread.
 pub const MAX_REQUEST_BYTES: usize = 16 * 1024;
-/// The response header carrying the request id that failures are logged under.
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
 const DEFAULT_HISTORY_PAGE: usize = 20;
 const MAX_HISTORY_PAGE: usize = 100;
 /// The window of the per-guest upload quota.
@@ -39,9 +35,9 @@ const HISTORY_CONCURRENCY: usize = 8;
 
 /// An answer other than success: the error body and, for `rate_limited`, when to come back.
 #[derive(Debug)]
-struct Refusal {
-    error: ErrorBody,
-    retry_after_secs: Option<u64>,
+pub struct Refusal {
+    pub error: ErrorBody,
+    pub retry_after_secs: Option<u64>,
 }
 
 impl From<ErrorBody> for Refusal {
@@ -101,14 +97,14 @@ impl Query {
 pub struct ApiHandler {
     store: Arc<dyn ObjectStore>,
     identity: Arc<dyn IdentityVerifier>,
-    config: PipelineConfig,
+    config: Settings,
 }
 
 impl ApiHandler {
     pub fn new(
         store: Arc<dyn ObjectStore>,
         identity: Arc<dyn IdentityVerifier>,
-        config: PipelineConfig,
+        config: Settings,
     ) -> Self {
         ApiHandler {
             store,
@@ -117,49 +113,16 @@ impl ApiHandler {
         }
     }
 
-    pub fn config(&self) -> &PipelineConfig {
+    pub fn config(&self) -> &Settings {
         &self.config
     }
 
-    /// Serves one request. Never fails: every problem becomes a JSON error response carrying
-    /// the request's id (also in the `x-request-id` header).
-    pub async fn handle(&self, request: Request<Bytes>) -> Response<Bytes> {
-        let request_id = ulid::Ulid::new().to_string();
-        let origin = request
-            .headers()
-            .get(header::ORIGIN)
-            .and_then(|o| o.to_str().ok())
-            .map(str::to_string);
-        let mut response = if request.method() == Method::OPTIONS {
-            preflight()
-        } else {
-            match self.route(request, &request_id).await {
-                Ok(response) => response,
-                Err(refusal) => {
-                    let mut response =
-                        error_response(refusal.error.with_request_id(request_id.clone()));
-                    if let Some(secs) = refusal.retry_after_secs {
-                        response
-                            .headers_mut()
-                            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-                    }
-                    response
-                }
-            }
-        };
-        if let Ok(id) = HeaderValue::from_str(&request_id) {
-            response.headers_mut().insert(REQUEST_ID_HEADER, id);
-        }
-        self.add_cors(origin.as_deref(), &mut response);
-        response
-    }
-
     /// The caller's owner segment, from its `Authorization` header.
-    async fn owner(&self, request: &Request<Bytes>, request_id: &str) -> Result<String, Refusal> {
-        let authorization = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
+    async fn owner(
+        &self,
+        authorization: Option<&str>,
+        request_id: &str,
+    ) -> Result<String, Refusal> {
         self.identity.owner(authorization).await.map_err(|e| {
             match e {
                 IdentityError::Invalid(message) => {
@@ -178,37 +141,15 @@ impl ApiHandler {
         })
     }
 
-    async fn route(
+    /// `POST /api/uploads`: presigned URLs for one upload of the caller's.
+    pub async fn create_upload(
         &self,
-        request: Request<Bytes>,
+        authorization: Option<&str>,
+        body: &[u8],
         request_id: &str,
-    ) -> Result<Response<Bytes>, Refusal> {
-        let path = request.uri().path().trim_end_matches('/');
-        if !(path.ends_with("/api/uploads") || path == "/uploads") {
-            return Err(ErrorBody::new(
-                ErrorCode::NotFound,
-                format!("no such endpoint: {}", request.uri().path()),
-            )
-            .into());
-        }
-        match *request.method() {
-            Method::POST => self.create_upload(request, request_id).await,
-            Method::GET => self.list_uploads(request, request_id).await,
-            _ => Err(ErrorBody::new(
-                ErrorCode::MethodNotAllowed,
-                format!("{} is not allowed here; use POST or GET", request.method()),
-            )
-            .into()),
-        }
-    }
-
-    async fn create_upload(
-        &self,
-        request: Request<Bytes>,
-        request_id: &str,
-    ) -> Result<Response<Bytes>, Refusal> {
-        let owner = self.owner(&request, request_id).await?;
-        let body = parse_create_request(request.body())?;
+    ) -> Result<CreateUploadResponse, Refusal> {
+        let owner = self.owner(authorization, request_id).await?;
+        let body = parse_create_request(body)?;
         let (format, size) = self.validate(&body)?;
         let storage = |e| storage_error(e, request_id);
         let now = SystemTime::now();
@@ -258,7 +199,8 @@ impl ApiHandler {
             .into_iter()
             .filter(|(name, _)| !name.eq_ignore_ascii_case("content-length"))
             .collect();
-        let response = CreateUploadResponse {
+        tracing::info!(request_id, key = %key, size, content_type = format.content_type(), "presigned upload");
+        Ok(CreateUploadResponse {
             id: key.id.clone(),
             upload: PresignedUpload {
                 url: upload.url,
@@ -267,9 +209,7 @@ impl ApiHandler {
             },
             result,
             expires_at: rfc3339(now + expires_in),
-        };
-        tracing::info!(request_id, key = %key, size, content_type = format.content_type(), "presigned upload");
-        Ok(json_response(StatusCode::CREATED, &response))
+        })
     }
 
     /// Refuses with `rate_limited` when `owner` got its whole hourly quota of upload URLs in the
@@ -328,13 +268,14 @@ impl ApiHandler {
 
     /// `GET /api/uploads?limit=20&before=ID`: the caller's uploads, newest first, with fresh URLs.
     /// One listing call however many uploads there are: ids sort newest first.
-    async fn list_uploads(
+    pub async fn list_uploads(
         &self,
-        request: Request<Bytes>,
+        authorization: Option<&str>,
+        query: &str,
         request_id: &str,
-    ) -> Result<Response<Bytes>, Refusal> {
-        let owner = self.owner(&request, request_id).await?;
-        let query = Query::parse(request.uri().query().unwrap_or_default())?;
+    ) -> Result<UploadHistory, Refusal> {
+        let owner = self.owner(authorization, request_id).await?;
+        let query = Query::parse(query)?;
         let storage = |e| storage_error(e, request_id);
         let start_after = query
             .before
@@ -372,14 +313,11 @@ impl ApiHandler {
         } else {
             None
         };
-        Ok(json_response(
-            StatusCode::OK,
-            &UploadHistory {
-                uploads,
-                next_before,
-                expires_at: rfc3339(SystemTime::now() + expires_in),
-            },
-        ))
+        Ok(UploadHistory {
+            uploads,
+            next_before,
+            expires_at: rfc3339(SystemTime::now() + expires_in),
+        })
     }
 
     /// One history entry: the original file name (from the object's metadata) and fresh URLs.
@@ -475,50 +413,9 @@ impl ApiHandler {
         }
         Ok((format, size))
     }
-
-    fn add_cors(&self, origin: Option<&str>, response: &mut Response<Bytes>) {
-        write_cors(
-            response.headers_mut(),
-            origin.and_then(|o| self.config.cors_origin(o)),
-            "GET, POST, OPTIONS",
-            "authorization, content-type",
-        );
-    }
 }
 
-/// Writes a CORS answer: always `Vary: Origin`; for an `allowed_origin` (from
-/// [`PipelineConfig::cors_origin`]) the origin, the methods and request headers allowed, and
-/// how long a browser may cache the preflight.
-pub fn write_cors(
-    headers: &mut http::HeaderMap,
-    allowed_origin: Option<&str>,
-    methods: &'static str,
-    request_headers: &'static str,
-) {
-    headers.append(header::VARY, HeaderValue::from_static("Origin"));
-    let Some(value) = allowed_origin.and_then(|o| HeaderValue::from_str(o).ok()) else {
-        return;
-    };
-    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static(methods),
-    );
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static(request_headers),
-    );
-    headers.insert(
-        header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static("retry-after, x-request-id"),
-    );
-    headers.insert(
-        header::ACCESS_CONTROL_MAX_AGE,
-        HeaderValue::from_static("600"),
-    );
-}
-
-fn parse_create_request(body: &Bytes) -> Result<CreateUploadRequest, ErrorBody> {
+fn parse_create_request(body: &[u8]) -> Result<CreateUploadRequest, ErrorBody> {
     if body.len() > MAX_REQUEST_BYTES {
         return Err(ErrorBody::new(
             ErrorCode::MalformedRequest,
@@ -553,12 +450,6 @@ fn json_kind(v: &serde_json::Value) -> &'static str {
     }
 }
 
-fn preflight() -> Response<Bytes> {
-    let mut response = Response::new(Bytes::new());
-    *response.status_mut() = StatusCode::NO_CONTENT;
-    response
-}
-
 /// A storage failure as the caller sees it: generic, with the request id (added by `handle`);
 /// the detail goes to the log under that id.
 fn storage_error(err: crate::store::StoreError, request_id: &str) -> Refusal {
@@ -575,26 +466,6 @@ fn human_duration(secs: u64) -> String {
         0..=90 => format!("{secs} s"),
         _ => format!("{} min", secs.div_ceil(60)),
     }
-}
-
-pub fn json_response<T: serde::Serialize>(status: StatusCode, body: &T) -> Response<Bytes> {
-    let bytes = serde_json::to_vec(body).expect("API types serialize");
-    let mut response = Response::new(Bytes::from(bytes));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
-pub fn error_response(error: ErrorBody) -> Response<Bytes> {
-    let status =
-        StatusCode::from_u16(error.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    json_response(status, &ApiError { error })
 }
 
 fn human_bytes(n: u64) -> String {

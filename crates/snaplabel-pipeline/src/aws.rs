@@ -1,32 +1,7 @@
-//! AWS SDK clients, optionally pointed at other endpoints (`snaplabel dev`, tests).
+//! AWS SDK clients, optionally pointed at other endpoints (`snaplabel dev`, tests): see
+//! [`snaplabel_core::config::Endpoints`].
 
 use aws_config::{BehaviorVersion, SdkConfig};
-
-/// Endpoint overrides. `None` means the real AWS endpoint for the configured region.
-///
-/// Read from `SNAPLABEL_S3_ENDPOINT` and `SNAPLABEL_REKOGNITION_ENDPOINT` by
-/// [`Endpoints::from_env`]. (The functions call no Cognito API: guest tokens are verified against
-/// the issuer's published keys, `SNAPLABEL_JWKS_URL`.)
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Endpoints {
-    pub s3: Option<String>,
-    pub rekognition: Option<String>,
-}
-
-impl Endpoints {
-    pub fn from_env() -> Self {
-        let var = |name: &str| {
-            std::env::var(name)
-                .ok()
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
-        Endpoints {
-            s3: var("SNAPLABEL_S3_ENDPOINT"),
-            rekognition: var("SNAPLABEL_REKOGNITION_ENDPOINT"),
-        }
-    }
-}
 
 /// The SDK configuration from the environment (Lambda role, profile, env credentials).
 pub async fn load_sdk_config() -> SdkConfig {

@@ -37,7 +37,7 @@ pub struct LabelSettings {
 }
 
 impl LabelSettings {
-    pub fn from_config(config: &snaplabel_core::config::PipelineConfig) -> Self {
+    pub fn from_config(config: &snaplabel_core::config::Settings) -> Self {
         LabelSettings {
             max_upload_bytes: config.max_upload_bytes,
             limits: Limits::from_config(config),

@@ -14,6 +14,7 @@
 pub mod api;
 pub mod aws;
 pub mod event;
+pub mod http;
 pub mod identity;
 pub mod jwks;
 pub mod label;

@@ -2,9 +2,9 @@
 //! `snaplabel dev` and anything else that wants labels without AWS.
 
 use crate::labeler::{LabelRequest, Labeler};
-use crate::wiring::{BoxError, LocalModelOptions};
+use crate::wiring::BoxError;
 use async_trait::async_trait;
-use snaplabel_core::config::PipelineConfig;
+use snaplabel_core::config::Settings;
 use snaplabel_core::detect::DetectLabelsResponse;
 use snaplabel_core::result::LabelerInfo;
 use snaplabel_core::{ErrorBody, ErrorCode};
@@ -20,19 +20,11 @@ pub struct LocalLabeler {
 }
 
 impl LocalLabeler {
-    pub fn load(config: &PipelineConfig, local: &LocalModelOptions) -> Result<Self, BoxError> {
-        let engine: EngineKind = local
-            .engine
-            .as_deref()
-            .map(str::parse)
-            .transpose()?
-            .unwrap_or_default();
-        let dir = local
-            .model_dir
-            .clone()
-            .unwrap_or_else(snaplabel_vision::default_model_dir);
-        let mut options = LoadOptions::new(dir, engine);
-        options.limits = snaplabel_imageio::Limits::from_config(config);
+    pub fn load(settings: &Settings) -> Result<Self, BoxError> {
+        let engine: EngineKind = settings.model.engine.parse()?;
+        let mut options = LoadOptions::new(settings.model.dir.clone(), engine);
+        options.ort_library = settings.model.ort_library.clone();
+        options.limits = snaplabel_imageio::Limits::from_config(settings);
         Ok(LocalLabeler::new(Arc::new(
             snaplabel_vision::LocalLabeler::load(&options)?,
         )))

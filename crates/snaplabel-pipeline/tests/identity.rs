@@ -5,7 +5,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use snaplabel_core::config::OwnerKey;
 use snaplabel_localaws::ServerHandle;
 use snaplabel_localaws::cognito::CognitoService;
-use snaplabel_localaws::server::{bind_loopback, full, serve};
+use snaplabel_localaws::server::{bind_loopback, serve};
 use snaplabel_pipeline::identity::{CognitoTokens, IdentityError, IdentityVerifier, owner_segment};
 use snaplabel_pipeline::jwks::JwksCache;
 use std::sync::Arc;
@@ -15,10 +15,11 @@ const ISSUER: &str = "http://issuer.test";
 
 /// The pool's key set, served over HTTP on a loopback port.
 async fn publish(cognito: Arc<CognitoService>) -> ServerHandle {
-    serve(bind_loopback(0).await.unwrap(), move |_request| {
-        let cognito = cognito.clone();
-        async move { http::Response::new(full(cognito.jwks_json())) }
-    })
+    let keys = axum::routing::get(move || async move { cognito.jwks_json() });
+    serve(
+        bind_loopback(0).await.unwrap(),
+        axum::Router::new().route("/jwks", keys),
+    )
     .unwrap()
 }
 

@@ -7,15 +7,15 @@ use common::{Harness, fixture};
 use snaplabel_pipeline::event::event;
 use snaplabel_pipeline::label::{LabelHandler, LabelSettings, RecordOutcome};
 use snaplabel_pipeline::local::LocalLabeler;
-use snaplabel_pipeline::wiring::LocalModelOptions;
 use std::sync::Arc;
 
 #[tokio::test]
 async fn a_cat_photo_uploaded_through_presigned_urls_is_labeled_cat_with_a_box() {
     let h = Harness::start().await;
+    let mut settings = h.config.clone();
+    settings.model = snaplabel_pipeline::wiring::model_settings_from_env();
     let labeler = Arc::new(
-        LocalLabeler::load(&h.config, &LocalModelOptions::default())
-            .expect("models installed by the README's test command"),
+        LocalLabeler::load(&settings).expect("models installed by the README's test command"),
     );
     let handler = LabelHandler::new(
         h.store.clone(),

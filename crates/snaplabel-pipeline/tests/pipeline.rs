@@ -246,17 +246,16 @@ async fn presign_requests_are_validated_with_stable_codes() {
             .unwrap()
     };
     let malformed = h
-        .api
-        .handle(raw(
+        .call(raw(
             "POST",
             "/api/uploads",
             "{\"content_type\": \"image/jpeg\", ",
         ))
         .await;
     assert_eq!(malformed.status(), 400);
-    let not_found = h.api.handle(raw("POST", "/api/elsewhere", "{}")).await;
+    let not_found = h.call(raw("POST", "/api/elsewhere", "{}")).await;
     assert_eq!(not_found.status(), 404);
-    let wrong_method = h.api.handle(raw("DELETE", "/api/uploads", "")).await;
+    let wrong_method = h.call(raw("DELETE", "/api/uploads", "")).await;
     assert_eq!(wrong_method.status(), 405);
     // Error answers carry CORS headers too, so the browser can read the message.
     assert_eq!(
@@ -277,7 +276,7 @@ async fn cors_is_granted_to_configured_origins_only() {
             .body(bytes::Bytes::new())
             .unwrap()
     };
-    let ok = h.api.handle(preflight(ORIGIN)).await;
+    let ok = h.call(preflight(ORIGIN)).await;
     assert_eq!(ok.status(), 204);
     assert_eq!(ok.headers()["access-control-allow-origin"], ORIGIN);
     assert!(
@@ -286,7 +285,7 @@ async fn cors_is_granted_to_configured_origins_only() {
             .unwrap()
             .contains("POST")
     );
-    let other = h.api.handle(preflight("http://evil.example")).await;
+    let other = h.call(preflight("http://evil.example")).await;
     assert!(other.headers().get("access-control-allow-origin").is_none());
 
     // The S3 endpoint answers the browser's preflight for the presigned PUT without credentials.
@@ -307,11 +306,29 @@ async fn cors_is_granted_to_configured_origins_only() {
         s3_preflight.headers()["access-control-allow-origin"],
         ORIGIN
     );
+    // The upload's answer lets the page read its ETag.
+    let photo = fixture("rocket.jpg");
+    let (_, created) = h
+        .post_upload(
+            json!({"filename": "r.jpg", "content_type": "image/jpeg", "size": photo.len()}),
+        )
+        .await;
+    let mut put = h
+        .http
+        .put(created["upload"]["url"].as_str().unwrap())
+        .header("origin", ORIGIN);
+    for (name, value) in created["upload"]["headers"].as_object().unwrap() {
+        put = put.header(name, value.as_str().unwrap());
+    }
+    let uploaded = put.body(photo).send().await.unwrap();
+    assert_eq!(uploaded.status(), 200);
+    assert_eq!(uploaded.headers()["access-control-allow-origin"], ORIGIN);
     assert!(
-        s3_preflight.headers()["access-control-expose-headers"]
+        uploaded.headers()["access-control-expose-headers"]
             .to_str()
             .unwrap()
-            .contains("ETag")
+            .to_ascii_lowercase()
+            .contains("etag")
     );
 }
 
@@ -755,8 +772,11 @@ async fn the_local_s3_reports_each_creation_with_its_stored_size() {
     let server = s3::start_notifying(
         s3::LocalS3Config {
             root: dir.path().to_path_buf(),
-            access_key: common::ACCESS_KEY.into(),
-            secret_key: common::SECRET_KEY.into(),
+            credentials: snaplabel_localaws::Credentials::new(
+                common::ACCESS_KEY,
+                common::SECRET_KEY,
+            ),
+            public_host: None,
             buckets: vec![BUCKET.into()],
             cors_origins: Vec::new(),
         },

@@ -45,6 +45,8 @@ const MAX_TEXT_LINES: usize = 50;
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
     pub model_dir: PathBuf,
+    /// The ONNX Runtime library, when not in the model folder.
+    pub ort_library: Option<PathBuf>,
     pub engine: EngineKind,
     /// Threads one image's inference may use (its jobs — classifier views, person detector, face
     /// detector, colour work — are spread over them).
@@ -62,6 +64,7 @@ impl LoadOptions {
             .unwrap_or(2);
         LoadOptions {
             model_dir,
+            ort_library: None,
             engine,
             threads,
             limits: Limits::default(),
@@ -184,7 +187,7 @@ impl LocalLabeler {
                 )));
             }
         }
-        let library = ort_library_in(dir);
+        let library = ort_library_in(dir, options.ort_library.as_deref());
         // One lane per view on a small machine: the two views run side by side, each on one
         // thread, and each lane then takes the next job (the person detector, the faces, the
         // colour work) when it is free.

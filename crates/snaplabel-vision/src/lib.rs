@@ -50,26 +50,9 @@ pub enum VisionError {
     Inference(String),
 }
 
-/// The model folder: `SNAPLABEL_MODEL_DIR`; in AWS Lambda `$LAMBDA_TASK_ROOT/models` (the
-/// function's zip carries them); else `~/.cache/snaplabel/models` (where `cargo xtask setup` puts
-/// the converted models and the ONNX Runtime library).
-pub fn default_model_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("SNAPLABEL_MODEL_DIR").filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir);
-    }
-    if let Some(root) = std::env::var_os("LAMBDA_TASK_ROOT").filter(|d| !d.is_empty()) {
-        return PathBuf::from(root).join("models");
-    }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("."));
-    home.join(".cache/snaplabel/models")
-}
-
-/// The ONNX Runtime library: `SNAPLABEL_ORT_LIBRARY`, else inside the model folder.
-pub fn ort_library_in(model_dir: &Path) -> PathBuf {
-    std::env::var_os("SNAPLABEL_ORT_LIBRARY")
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
+/// The ONNX Runtime library: `explicit` when given, else inside the model folder.
+pub fn ort_library_in(model_dir: &Path, explicit: Option<&Path>) -> PathBuf {
+    explicit
+        .map(Path::to_path_buf)
         .unwrap_or_else(|| model_dir.join(ORT_LIBRARY_FILE))
 }

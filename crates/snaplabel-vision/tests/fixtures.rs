@@ -3,7 +3,12 @@
 use snaplabel_core::ErrorCode;
 use snaplabel_core::detect::{DetectOptions, Feature, Label};
 use snaplabel_vision::labeler::LabelError;
-use snaplabel_vision::{EngineKind, LoadOptions, LocalLabeler, default_model_dir};
+use snaplabel_vision::{EngineKind, LoadOptions, LocalLabeler};
+
+/// Where the README's test command put the models (`SNAPLABEL_MODEL_DIR`), or the default.
+fn model_dir() -> std::path::PathBuf {
+    snaplabel_core::config::ModelSettings::from_lookup(|k| std::env::var(k).ok()).dir
+}
 use std::sync::OnceLock;
 
 use snaplabel_fixtures::photo as fixture;
@@ -17,7 +22,7 @@ fn labeler(engine: EngineKind) -> &'static LocalLabeler {
         &TRACT
     };
     cell.get_or_init(|| {
-        LocalLabeler::load(&LoadOptions::new(default_model_dir(), engine))
+        LocalLabeler::load(&LoadOptions::new(model_dir(), engine))
             .unwrap_or_else(|e| panic!("{e} — the README's test command installs the models"))
     })
 }

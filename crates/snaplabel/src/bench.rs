@@ -166,10 +166,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
         folder.display(),
         files.len()
     );
-    let model_dir = args
-        .model_dir
-        .clone()
-        .unwrap_or_else(snaplabel_vision::default_model_dir);
+    let model = snaplabel_pipeline::wiring::model_settings_from_env();
+    let model_dir = args.model_dir.clone().unwrap_or(model.dir);
     let engines = if args.engine.is_empty() {
         vec![EngineKind::Ort, EngineKind::Tract]
     } else {

@@ -4,7 +4,6 @@ use anyhow::Context;
 use clap::Args;
 use snaplabel_core::config::LabelerKind;
 use snaplabel_dev::{DevConfig, DevStack};
-use snaplabel_pipeline::wiring::LocalModelOptions;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -50,10 +49,12 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
         config.static_dir = args.static_dir.or_else(|| Some(PathBuf::from("dist")));
         config.uploads_per_hour = args.uploads_per_hour;
         config.jwks_url = args.jwks_url;
-        config.local = LocalModelOptions {
-            model_dir: args.model_dir,
-            engine: Some(args.engine),
-        };
+        let mut model = snaplabel_pipeline::wiring::model_settings_from_env();
+        if let Some(dir) = args.model_dir {
+            model.dir = dir;
+        }
+        model.engine = args.engine;
+        config.model = model;
         let stack = DevStack::start(config)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))

@@ -179,11 +179,10 @@ pub fn label_files(
 
 pub fn run(args: LabelArgs) -> anyhow::Result<ExitCode> {
     let files = collect(&args.paths);
-    let model_dir = args
-        .model_dir
-        .clone()
-        .unwrap_or_else(snaplabel_vision::default_model_dir);
+    let model = snaplabel_pipeline::wiring::model_settings_from_env();
+    let model_dir = args.model_dir.clone().unwrap_or(model.dir);
     let mut load = LoadOptions::new(model_dir, args.engine);
+    load.ort_library = model.ort_library;
     load.limits = Limits::new(args.max_pixels);
     let labeler = LocalLabeler::load(&load).context("loading the model")?;
     let options = DetectOptions {

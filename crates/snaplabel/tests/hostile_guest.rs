@@ -373,9 +373,12 @@ async fn a_long_file_name_is_cut_to_fit_s3_metadata_and_the_upload_works() {
         assert!(name.ends_with("….png"), "{}", &name[name.len() - 12..]);
     }
     // And the local S3 refuses what S3 refuses: more than 2 KB of user metadata.
+    // The data folder's own key pair (`snaplabel dev` made it).
+    let credentials =
+        snaplabel_localaws::Credentials::for_data_dir(&dev.data.path().join("data")).unwrap();
     let sdk = snaplabel_pipeline::aws::static_sdk_config(
-        snaplabel_dev::ACCESS_KEY,
-        snaplabel_dev::SECRET_KEY,
+        &credentials.access_key,
+        &credentials.secret_key,
         snaplabel_dev::REGION,
     );
     let s3 = snaplabel_pipeline::aws::s3_client(&sdk, Some(&dev.s3));

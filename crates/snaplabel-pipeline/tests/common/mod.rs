@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use snaplabel_core::config::PipelineConfig;
+use snaplabel_core::config::Settings;
 use snaplabel_core::detect::{DetectLabelsResponse, DetectOptions, Label, NamedItem};
 use snaplabel_localaws::rekognition::{DetectLabelsBackend, ImageSource, RekognitionError};
 use snaplabel_localaws::{ServerHandle, rekognition, s3};
@@ -86,8 +86,9 @@ pub struct Harness {
     pub rekognition_endpoint: ServerHandle,
     pub rekognition: Arc<RecordingRekognition>,
     pub store: Arc<S3Store>,
-    pub config: PipelineConfig,
-    pub api: ApiHandler,
+    pub config: Settings,
+    /// The presign API's router, as the Lambda function serves it.
+    pub api: axum::Router,
     pub labels: LabelHandler,
     pub http: reqwest::Client,
 }
@@ -97,29 +98,34 @@ impl Harness {
         Harness::with_config(|_| {}).await
     }
 
-    pub async fn with_config(adjust: impl FnOnce(&mut PipelineConfig)) -> Harness {
+    pub async fn with_config(adjust: impl FnOnce(&mut Settings)) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let s3_root = dir.path().join("s3");
         let s3 = s3::start(
             s3::LocalS3Config {
                 root: s3_root.clone(),
-                access_key: ACCESS_KEY.into(),
-                secret_key: SECRET_KEY.into(),
+                credentials: snaplabel_localaws::Credentials::new(ACCESS_KEY, SECRET_KEY),
                 buckets: vec![BUCKET.into()],
                 cors_origins: vec![ORIGIN.into()],
+                public_host: None,
             },
             snaplabel_localaws::server::bind_loopback(0).await.unwrap(),
         )
         .unwrap();
         let rekognition = Arc::new(RecordingRekognition::default());
-        let rekognition_endpoint = rekognition::start(
-            rekognition.clone(),
-            Some(s3_root),
+        let rekognition_endpoint = snaplabel_localaws::aws_json::start(
             snaplabel_localaws::server::bind_loopback(0).await.unwrap(),
+            snaplabel_localaws::Credentials::new(ACCESS_KEY, SECRET_KEY),
+            "us-east-1",
+            None,
+            Some(Arc::new(rekognition::RekognitionService::new(
+                rekognition.clone(),
+                Some(s3_root),
+            ))),
         )
         .unwrap();
 
-        let mut config = PipelineConfig::new(BUCKET);
+        let mut config = Settings::new(BUCKET);
         config.allowed_origins = vec![ORIGIN.into()];
         config.min_confidence = 50.0;
         adjust(&mut config);
@@ -131,7 +137,11 @@ impl Harness {
             aws::rekognition_client(&sdk, Some(&rekognition_endpoint.url())),
             limits,
         ));
-        let api = ApiHandler::new(store.clone(), Arc::new(SharedAnonymous), config.clone());
+        let api = snaplabel_pipeline::http::api_router(Arc::new(ApiHandler::new(
+            store.clone(),
+            Arc::new(SharedAnonymous),
+            config.clone(),
+        )));
         let labels = LabelHandler::new(store.clone(), labeler, LabelSettings::from_config(&config));
         Harness {
             dir,
@@ -155,9 +165,23 @@ impl Harness {
             .header("origin", ORIGIN)
             .body(Bytes::from(body.to_string()))
             .unwrap();
-        let response = self.api.handle(request).await;
+        let response = self.call(request).await;
         let status = response.status().as_u16();
         (status, serde_json::from_slice(response.body()).unwrap())
+    }
+
+    /// A request through the API's router, its answer's body collected.
+    pub async fn call(&self, request: http::Request<Bytes>) -> http::Response<Bytes> {
+        use http_body_util::BodyExt;
+        use tower::ServiceExt;
+        let response = self
+            .api
+            .clone()
+            .oneshot(request.map(axum::body::Body::from))
+            .await
+            .unwrap();
+        let (parts, body) = response.into_parts();
+        http::Response::from_parts(parts, body.collect().await.unwrap().to_bytes())
     }
 
     /// Uploads through the presigned URL exactly as a browser would.
