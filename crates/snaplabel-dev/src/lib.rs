@@ -13,8 +13,9 @@
 //! Secrets are made per data directory, never constants: the token signing key
 //! (`cognito-signing-key.pem`) and the key of owner segments (`owner-key`).
 //!
-//! Delivery is at least once: at start-up every upload without a result is queued again, so a
-//! process killed at any moment loses nothing; the handler's ETag check makes redelivery harmless.
+//! Delivery is at least once: at start-up and then periodically every upload without a result is
+//! queued again, so a process killed at any moment, or storage failing for a while, loses
+//! nothing; the handler's ETag check makes redelivery harmless.
 //! The queue is bounded: when uploads outpace labeling, the S3 PUT waits (back-pressure) rather
 //! than memory growing.
 
@@ -134,6 +135,7 @@ pub struct DevStack {
     app: ServerHandle,
     s3: ServerHandle,
     workers: Vec<tokio::task::JoinHandle<()>>,
+    rescanner: tokio::task::JoinHandle<()>,
     queue: Arc<Queue>,
 }
 
@@ -143,14 +145,66 @@ struct Queue {
     receiver: Mutex<mpsc::Receiver<S3EventRecord>>,
     /// Records accepted and not yet fully handled.
     pending: AtomicUsize,
+    /// Keys queued or being labeled, so that a re-scan does not queue them twice.
+    in_flight: std::sync::Mutex<HashSet<String>>,
 }
 
 impl Queue {
+    /// Queues an event record (waiting while the queue is full).
     async fn push(&self, record: S3EventRecord) {
+        if let Some(key) = record.s3.object.key.clone()
+            && let Ok(mut in_flight) = self.in_flight.lock()
+        {
+            in_flight.insert(key);
+        }
         self.pending.fetch_add(1, Ordering::SeqCst);
         if self.sender.send(record).await.is_err() {
             self.pending.fetch_sub(1, Ordering::SeqCst);
         }
+    }
+
+    /// Queues the upload `key` again unless it is queued or being labeled already.
+    async fn requeue(&self, key: &str) -> bool {
+        let record = object_created_record(BUCKET, key, 0, None, "ObjectCreated:Put");
+        let encoded = record.s3.object.key.clone().unwrap_or_default();
+        if self
+            .in_flight
+            .lock()
+            .is_ok_and(|in_flight| in_flight.contains(&encoded))
+        {
+            return false;
+        }
+        self.push(record).await;
+        true
+    }
+
+    fn done(&self, record: &S3EventRecord) {
+        if let Some(key) = &record.s3.object.key
+            && let Ok(mut in_flight) = self.in_flight.lock()
+        {
+            in_flight.remove(key);
+        }
+        self.pending.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Queues every upload that has no result (an event lost to a crash or a kill, a result that
+/// could not be written): at start-up and then every `every`, so nothing waits for a restart.
+async fn rescan(queue: Arc<Queue>, store: Arc<dyn ObjectStore>, every: Duration) {
+    loop {
+        match unlabeled(store.as_ref()).await {
+            Ok(keys) => {
+                let mut queued = 0;
+                for key in keys {
+                    queued += queue.requeue(&key).await as usize;
+                }
+                if queued > 0 {
+                    tracing::info!(count = queued, "re-queued uploads that have no result yet");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "could not scan for unlabeled uploads"),
+        }
+        tokio::time::sleep(every).await;
     }
 }
 
@@ -179,6 +233,7 @@ impl DevStack {
             sender,
             receiver: Mutex::new(receiver),
             pending: AtomicUsize::new(0),
+            in_flight: std::sync::Mutex::new(HashSet::new()),
         });
 
         // Bucket notifications: object creations under uploads/ become S3 event records.
@@ -293,33 +348,9 @@ impl DevStack {
             })
             .collect();
 
-        // At-least-once: whatever was uploaded but never labeled (a crash, a kill) goes round again.
-        let requeue = queue.clone();
-        let requeue_store = store.clone();
-        tokio::spawn(async move {
-            match unlabeled(requeue_store.as_ref()).await {
-                Ok(keys) => {
-                    if !keys.is_empty() {
-                        tracing::info!(
-                            count = keys.len(),
-                            "re-queueing uploads that have no result yet"
-                        );
-                    }
-                    for key in keys {
-                        requeue
-                            .push(object_created_record(
-                                BUCKET,
-                                &key,
-                                0,
-                                None,
-                                "ObjectCreated:Put",
-                            ))
-                            .await;
-                    }
-                }
-                Err(e) => tracing::error!(error = %e, "could not scan for unlabeled uploads"),
-            }
-        });
+        // At-least-once: whatever was uploaded but never labeled (a crash, a kill, storage that
+        // failed) goes round again, now and periodically.
+        let rescanner = tokio::spawn(rescan(queue.clone(), store.clone(), config.rescan_every));
 
         Ok(DevStack {
             app_url,
@@ -328,6 +359,7 @@ impl DevStack {
             app,
             s3,
             workers,
+            rescanner,
             queue,
         })
     }
@@ -342,6 +374,7 @@ impl DevStack {
     pub async fn shutdown(self) {
         self.app.shutdown().await;
         self.s3.shutdown().await;
+        self.rescanner.abort();
         for worker in self.workers {
             worker.abort();
         }
@@ -358,7 +391,7 @@ async fn work(queue: Arc<Queue>, handler: Arc<LabelHandler>) {
             }
         };
         // Infrastructure failures (the document could not be written) are retried with backoff;
-        // a restart re-queues whatever is still unlabeled anyway.
+        // after that the periodic re-scan queues the upload again until storage takes it.
         let mut delay = Duration::from_millis(200);
         for attempt in 1..=5 {
             let report = handler.handle_event(&event(vec![record.clone()])).await;
@@ -369,11 +402,15 @@ async fn work(queue: Arc<Queue>, handler: Arc<LabelHandler>) {
             {
                 break;
             }
+            if attempt == 5 {
+                tracing::warn!("the result could not be stored; the next re-scan tries again");
+                break;
+            }
             tracing::warn!(attempt, "labeling failed; retrying");
             tokio::time::sleep(delay).await;
             delay *= 2;
         }
-        queue.pending.fetch_sub(1, Ordering::SeqCst);
+        queue.done(&record);
     }
 }
 

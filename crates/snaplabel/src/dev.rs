@@ -32,10 +32,17 @@ pub struct DevArgs {
     /// Upload links one guest may get per hour (429 `rate_limited` beyond).
     #[arg(long, default_value_t = snaplabel_core::config::DEFAULT_UPLOADS_PER_HOUR)]
     pub uploads_per_hour: u32,
+    /// A host name the stack is reached by besides 127.0.0.1 and localhost (a tunnel, say);
+    /// requests naming any other host are refused (DNS rebinding).
+    #[arg(long)]
+    pub public_host: Option<String>,
     /// Where the API fetches the token keys (default: this stack's own); another URL simulates
     /// the issuer being down.
     #[arg(long, hide = true)]
     pub jwks_url: Option<String>,
+    /// Seconds between re-scans for uploads without a result.
+    #[arg(long, hide = true, default_value_t = 60)]
+    pub rescan_secs: u64,
 }
 
 pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
@@ -49,6 +56,8 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
         config.static_dir = args.static_dir.or_else(|| Some(PathBuf::from("dist")));
         config.uploads_per_hour = args.uploads_per_hour;
         config.jwks_url = args.jwks_url;
+        config.public_host = args.public_host;
+        config.rescan_every = std::time::Duration::from_secs(args.rescan_secs.max(1));
         let mut model = snaplabel_pipeline::wiring::model_settings_from_env();
         if let Some(dir) = args.model_dir {
             model.dir = dir;
@@ -64,6 +73,11 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
             "  S3 endpoint  {} (bucket {})",
             stack.s3_url,
             snaplabel_dev::BUCKET
+        );
+        eprintln!(
+            "  credentials  {} (secret in {}, made for this data folder)",
+            stack.credentials.access_key,
+            args.data_dir.join("credentials").display()
         );
         eprintln!("  data         {}", args.data_dir.display());
         eprintln!("  Ctrl-C stops it; uploads still queued are labeled at the next start\n");

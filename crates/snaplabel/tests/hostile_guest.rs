@@ -1,92 +1,13 @@
 //! A hostile guest against a real `snaplabel dev` (its own process, so its memory and its log
 //! are its own), over HTTP only: each attack of the guest-boundary issue, and what it gets now.
 
+mod common;
+
 use bytes::Bytes;
+use common::{Dev, MB};
 use serde_json::Value;
 use snaplabel_dev::client::{GuestClient, Polling, open_id_token};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-const MB: u64 = 1024 * 1024;
-
-/// A `snaplabel dev` in its own process and data folder, its log captured; killed when dropped.
-struct Dev {
-    child: Child,
-    app: String,
-    s3: String,
-    data: tempfile::TempDir,
-    log: PathBuf,
-}
-
-impl Drop for Dev {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Dev {
-    async fn start(extra: &[&str]) -> Dev {
-        let data = tempfile::tempdir().unwrap();
-        let free = || snaplabel_localaws::server::free_loopback_port().unwrap();
-        let (port, s3_port) = (free(), free());
-        let log = data.path().join("dev.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_snaplabel"))
-            .args([
-                "dev",
-                "--port",
-                &port.to_string(),
-                "--s3-port",
-                &s3_port.to_string(),
-            ])
-            .arg("--data-dir")
-            .arg(data.path().join("data"))
-            .args(extra)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let dev = Dev {
-            child,
-            app: format!("http://127.0.0.1:{port}"),
-            s3: format!("http://127.0.0.1:{s3_port}"),
-            data,
-            log,
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while reqwest::get(format!("{}/healthz", dev.app)).await.is_err() {
-            assert!(Instant::now() < deadline, "snaplabel dev did not come up");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        dev
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap()
-    }
-
-    /// A field of /proc/PID/status in bytes (`VmRSS`, `VmHWM`).
-    fn memory(&self, field: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        let line = status
-            .lines()
-            .find(|l| l.starts_with(field))
-            .unwrap_or_else(|| panic!("no {field}"));
-        line.split_whitespace()
-            .nth(1)
-            .unwrap()
-            .parse::<u64>()
-            .unwrap()
-            * 1024
-    }
-
-    /// Starts measuring the peak resident memory from now.
-    fn reset_peak(&self) {
-        std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5").unwrap();
-    }
-}
 
 fn photo(name: &str) -> Bytes {
     Bytes::from(snaplabel_fixtures::photo(name))
