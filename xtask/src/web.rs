@@ -3,6 +3,7 @@
 //! needs only tools that install in minutes.
 
 use crate::{Result, cargo, home, output, repo_root, run_cmd, say, target_dir};
+use anyhow::{Context, bail};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -89,7 +90,7 @@ fn wasm_opt() -> Result<PathBuf> {
         say(&format!(
             "installing wasm-opt (npm binaryen@{BINARYEN_VERSION})"
         ));
-        fs::create_dir_all(&tools).map_err(|e| e.to_string())?;
+        fs::create_dir_all(&tools)?;
         run_cmd(
             Command::new("npm")
                 .args(["install", "--no-audit", "--no-fund", "--prefix"])
@@ -105,9 +106,9 @@ pub fn ensure_browser() -> Result<(PathBuf, PathBuf)> {
     if on_path("chromium").is_none() || on_path("chromedriver").is_none() {
         apt_install(&["chromium", "chromium-driver"])?;
     }
-    let chromium = on_path("chromium").ok_or("chromium is not on PATH after installing it")?;
+    let chromium = on_path("chromium").context("chromium is not on PATH after installing it")?;
     let driver =
-        on_path("chromedriver").ok_or("chromedriver is not on PATH after installing it")?;
+        on_path("chromedriver").context("chromedriver is not on PATH after installing it")?;
     Ok((chromium, driver))
 }
 
@@ -116,10 +117,9 @@ pub fn build() -> Result<WebBuild> {
     let wasm_opt = ensure_tools()?;
     let root = repo_root();
     let dist = root.join("dist");
-    say("building the browser app (wasm32, profile `web`)");
+    say("building the browser app (wasm32, profile `web`; about four minutes the first time)");
     run_cmd(cargo().args([
         "build",
-        "--quiet",
         "--profile",
         "web",
         "--target",
@@ -137,7 +137,7 @@ pub fn build() -> Result<WebBuild> {
     // half-written app.
     let staging = root.join("dist.partial");
     let _ = fs::remove_dir_all(&staging);
-    fs::create_dir_all(&staging).map_err(|e| e.to_string())?;
+    fs::create_dir_all(&staging)?;
     run_cmd(
         Command::new("wasm-bindgen")
             .args([
@@ -161,17 +161,17 @@ pub fn build() -> Result<WebBuild> {
             .arg(&bg),
     )?;
     let frontend = root.join("frontend");
-    fs::copy(frontend.join("style.css"), staging.join("style.css")).map_err(|e| e.to_string())?;
-    let html = fs::read_to_string(frontend.join("index.html")).map_err(|e| e.to_string())?;
-    fs::write(staging.join("index.html"), without_trunk(&html)?).map_err(|e| e.to_string())?;
+    fs::copy(frontend.join("style.css"), staging.join("style.css"))?;
+    let html = fs::read_to_string(frontend.join("index.html"))?;
+    fs::write(staging.join("index.html"), without_trunk(&html)?)?;
     // Started from a file, not an inline script: the app's Content-Security-Policy allows
     // scripts from its own origin only.
-    fs::write(staging.join("boot.js"), BOOT_JS).map_err(|e| e.to_string())?;
+    fs::write(staging.join("boot.js"), BOOT_JS)?;
     let _ = fs::remove_dir_all(&dist);
-    fs::rename(&staging, &dist).map_err(|e| e.to_string())?;
+    fs::rename(&staging, &dist)?;
 
     let bg = dist.join("snaplabel_bg.wasm");
-    let wasm_bytes = fs::metadata(&bg).map_err(|e| e.to_string())?.len();
+    let wasm_bytes = fs::metadata(&bg)?.len();
     let wasm_gzip_bytes = gzip_size(&bg)?;
     say(&format!(
         "browser app in {}: snaplabel_bg.wasm {:.0} kB ({:.0} kB gzipped)",
@@ -214,10 +214,7 @@ fn without_trunk(html: &str) -> Result<String> {
         }
     }
     if replaced != 2 {
-        return Err(
-            "frontend/index.html must have exactly one data-trunk rust link and one css link"
-                .into(),
-        );
+        bail!("frontend/index.html must have exactly one data-trunk rust link and one css link");
     }
     Ok(out)
 }
@@ -227,6 +224,6 @@ fn gzip_size(path: &Path) -> Result<u64> {
         .args(["-9", "-c"])
         .arg(path)
         .output()
-        .map_err(|e| format!("cannot run gzip: {e}"))?;
+        .context("cannot run gzip")?;
     Ok(out.stdout.len() as u64)
 }

@@ -90,15 +90,18 @@ impl LabelerKind {
     }
 }
 
+/// A labeler name that is neither `local` nor `rekognition`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown labeler {0:?} (expected \"local\" or \"rekognition\")")]
+pub struct UnknownLabeler(pub String);
+
 impl FromStr for LabelerKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownLabeler;
+    fn from_str(s: &str) -> Result<Self, UnknownLabeler> {
         match s.trim().to_ascii_lowercase().as_str() {
             "local" => Ok(LabelerKind::Local),
             "rekognition" => Ok(LabelerKind::Rekognition),
-            other => Err(format!(
-                "unknown labeler {other:?} (expected \"local\" or \"rekognition\")"
-            )),
+            other => Err(UnknownLabeler(other.to_string())),
         }
     }
 }
@@ -267,9 +270,9 @@ impl Settings {
                 .collect();
         }
         if let Some(v) = get("SNAPLABEL_LABELER") {
-            config.labeler = v
-                .parse()
-                .map_err(|m| ConfigError::invalid("SNAPLABEL_LABELER", m))?;
+            config.labeler = v.parse().map_err(|e: UnknownLabeler| {
+                ConfigError::invalid("SNAPLABEL_LABELER", e.to_string())
+            })?;
         }
         if let Some(v) = get("SNAPLABEL_MIN_CONFIDENCE") {
             let c: f32 = v.parse().map_err(|_| {

@@ -200,20 +200,17 @@ impl DetectOptions {
         n.min(DEFAULT_MAX_DOMINANT_COLORS) as usize
     }
 
-    /// Checks the options the way Rekognition does, returning a message for an
-    /// `InvalidParameterException`.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks the options the way Rekognition does (its `InvalidParameterException`s).
+    pub fn validate(&self) -> Result<(), InvalidOptions> {
         if let Some(c) = self.min_confidence
             && (!(0.0..=100.0).contains(&c) || c.is_nan())
         {
-            return Err(format!("MinConfidence must be between 0 and 100, got {c}"));
+            return Err(InvalidOptions::MinConfidence(c));
         }
         if let Some(n) = self.max_labels
             && (n == 0 || n > MAX_LABELS_LIMIT)
         {
-            return Err(format!(
-                "MaxLabels must be between 1 and {MAX_LABELS_LIMIT}, got {n}"
-            ));
+            return Err(InvalidOptions::MaxLabels(n));
         }
         if let Some(g) = self
             .settings
@@ -227,7 +224,7 @@ impl DetectOptions {
                 &g.label_category_exclusion_filters,
             ];
             if lists.iter().any(|l| l.len() > 100) {
-                return Err("label and category filters take at most 100 entries each".into());
+                return Err(InvalidOptions::TooManyFilters);
             }
         }
         Ok(())
@@ -273,6 +270,17 @@ impl DetectOptions {
         labels.truncate(self.effective_max_labels());
         labels
     }
+}
+
+/// Why `DetectLabels` options are refused, in Rekognition's words.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum InvalidOptions {
+    #[error("MinConfidence must be between 0 and 100, got {0}")]
+    MinConfidence(f32),
+    #[error("MaxLabels must be between 1 and {MAX_LABELS_LIMIT}, got {0}")]
+    MaxLabels(u32),
+    #[error("label and category filters take at most 100 entries each")]
+    TooManyFilters,
 }
 
 #[cfg(test)]

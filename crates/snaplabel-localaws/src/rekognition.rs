@@ -99,7 +99,7 @@ impl RekognitionService {
         request
             .options
             .validate()
-            .map_err(|m| RekognitionError::new("InvalidParameterException", m))?;
+            .map_err(|e| RekognitionError::new("InvalidParameterException", e.to_string()))?;
         let image = request.image.ok_or_else(|| {
             RekognitionError::new("InvalidParameterException", "Image is required")
         })?;

@@ -129,8 +129,9 @@ impl ApiHandler {
                     tracing::info!(request_id, code = "invalid_identity", reason = %message, "identity refused");
                     ErrorBody::new(ErrorCode::InvalidIdentity, message)
                 }
-                IdentityError::Unavailable(detail) => {
-                    tracing::error!(request_id, code = "unavailable", error = %detail, "identity keys unavailable");
+                unavailable @ IdentityError::Unavailable { .. } => {
+                    let error = aws_sdk_s3::error::DisplayErrorContext(&unavailable);
+                    tracing::error!(request_id, code = "unavailable", error = %error, "identity keys unavailable");
                     ErrorBody::new(
                         ErrorCode::Unavailable,
                         "guest identities cannot be checked right now; try again in a minute",
@@ -453,7 +454,8 @@ fn json_kind(v: &serde_json::Value) -> &'static str {
 /// A storage failure as the caller sees it: generic, with the request id (added by `handle`);
 /// the detail goes to the log under that id.
 fn storage_error(err: crate::store::StoreError, request_id: &str) -> Refusal {
-    tracing::error!(request_id, code = "storage_failed", error = %err, "object storage failed");
+    let error = aws_sdk_s3::error::DisplayErrorContext(&err);
+    tracing::error!(request_id, code = "storage_failed", error = %error, "object storage failed");
     ErrorBody::new(
         ErrorCode::StorageFailed,
         "storage did not answer as expected; try again, and quote the request id if it keeps failing",

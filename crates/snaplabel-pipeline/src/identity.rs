@@ -18,16 +18,20 @@ use snaplabel_core::keys::ANONYMOUS_OWNER;
 use std::sync::Arc;
 
 /// Why a request's proof of identity was not accepted.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum IdentityError {
     /// The caller's fault: no token, a malformed, expired or foreign one. The message is safe to
     /// show (it never repeats the token or the identity id).
     #[error("{0}")]
     Invalid(String),
     /// The issuer's keys could not be fetched and none are cached: nobody can be verified now.
-    /// The detail is for the logs only.
-    #[error("identity keys unavailable: {0}")]
-    Unavailable(String),
+    /// The cause is for the logs only.
+    #[error("the identity keys at {url} are unavailable")]
+    Unavailable {
+        url: String,
+        #[source]
+        source: std::sync::Arc<crate::jwks::JwksError>,
+    },
 }
 
 /// Turns a request's `Authorization` header into the owner segment of the caller's keys.
@@ -119,7 +123,12 @@ impl CognitoTokens {
                     "the identity token is signed by a key its issuer does not publish",
                 ));
             }
-            KeyLookup::Unavailable(detail) => return Err(IdentityError::Unavailable(detail)),
+            KeyLookup::Unavailable(source) => {
+                return Err(IdentityError::Unavailable {
+                    url: self.keys.url().to_string(),
+                    source,
+                });
+            }
         };
         let key = DecodingKey::from_jwk(&jwk)
             .map_err(|_| invalid("the identity token's signing key is not an RSA key"))?;

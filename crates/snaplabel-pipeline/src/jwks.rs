@@ -14,6 +14,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use jsonwebtoken::jwk::Jwk;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, RwLock};
 
@@ -28,14 +29,33 @@ const MAX_JWKS_BYTES: usize = 256 * 1024;
 
 type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>;
 
+/// Why the issuer's keys could not be fetched.
+#[derive(Debug, thiserror::Error)]
+pub enum JwksError {
+    #[error("{0} is not a URL")]
+    Url(String),
+    #[error("no answer from the key URL")]
+    Request(#[source] hyper_util::client::legacy::Error),
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    #[error("the key URL answered HTTP {0}")]
+    Status(http::StatusCode),
+    #[error("the key set could not be read")]
+    Body(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("the answer is not a key set")]
+    Json(#[source] serde_json::Error),
+    #[error("the key set holds no RSA key with an id")]
+    NoKeys,
+}
+
 /// What the cache knows about a key id.
 #[derive(Debug, Clone)]
 pub enum KeyLookup {
     Found(Box<Jwk>),
     /// The issuer does not publish this key (after a refresh, or one too recent to repeat).
     Unknown,
-    /// No keys could be fetched; the detail is for the logs.
-    Unavailable(String),
+    /// No keys could be fetched.
+    Unavailable(Arc<JwksError>),
 }
 
 #[derive(Default)]
@@ -46,7 +66,7 @@ struct Cached {
     /// Fetch attempts so far, and how the last one ended: callers that waited for a fetch in
     /// progress take its result instead of fetching again.
     attempts: u64,
-    last_error: Option<String>,
+    last_error: Option<Arc<JwksError>>,
 }
 
 pub struct JwksCache {
@@ -81,7 +101,8 @@ impl JwksCache {
     /// is only logged: lookups try again.
     pub async fn prefetch(&self) {
         if let Err(e) = self.refresh().await {
-            tracing::warn!(url = %self.url, error = %e, "could not fetch the identity keys yet");
+            let error = aws_sdk_s3::error::DisplayErrorContext(&*e);
+            tracing::warn!(url = %self.url, error = %error, "could not fetch the identity keys yet");
         }
     }
 
@@ -104,7 +125,8 @@ impl JwksCache {
             Some(jwk) => {
                 // Stale: try a refresh, but an outage keeps the keys we have.
                 if let Err(e) = self.refresh().await {
-                    tracing::warn!(url = %self.url, error = %e, "identity key refresh failed; using cached keys");
+                    let error = aws_sdk_s3::error::DisplayErrorContext(&*e);
+                    tracing::warn!(url = %self.url, error = %error, "identity key refresh failed; using cached keys");
                 }
                 return match self.find(kid).await {
                     Some(fresh) => KeyLookup::Found(Box::new(fresh)),
@@ -116,22 +138,22 @@ impl JwksCache {
         }
         // Missing: with nothing cached (a cold start during an outage) try a few times, quickly.
         let attempts = if empty { 3 } else { 1 };
-        let mut last_error = String::new();
+        let mut last_error = None;
         for attempt in 0..attempts {
             if attempt > 0 {
                 tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
             }
             match self.refresh().await {
                 Ok(()) => break,
-                Err(e) => last_error = e,
+                Err(e) => last_error = Some(e),
             }
         }
-        match self.find(kid).await {
-            Some(jwk) => KeyLookup::Found(Box::new(jwk)),
-            None if self.cached.read().await.keys.is_empty() => {
-                KeyLookup::Unavailable(format!("{}: {last_error}", self.url))
+        match (self.find(kid).await, last_error) {
+            (Some(jwk), _) => KeyLookup::Found(Box::new(jwk)),
+            (None, Some(error)) if self.cached.read().await.keys.is_empty() => {
+                KeyLookup::Unavailable(error)
             }
-            None => KeyLookup::Unknown,
+            (None, _) => KeyLookup::Unknown,
         }
     }
 
@@ -144,7 +166,7 @@ impl JwksCache {
     }
 
     /// Fetches the key set and replaces the cache with it; on failure the cache keeps its keys.
-    async fn refresh(&self) -> Result<(), String> {
+    async fn refresh(&self) -> Result<(), Arc<JwksError>> {
         let seen = self.cached.read().await.attempts;
         let _one_at_a_time = self.fetching.lock().await;
         {
@@ -156,7 +178,8 @@ impl JwksCache {
         }
         let result = tokio::time::timeout(FETCH_TIMEOUT, self.fetch())
             .await
-            .unwrap_or_else(|_| Err(format!("no answer within {FETCH_TIMEOUT:?}")));
+            .unwrap_or(Err(JwksError::Timeout(FETCH_TIMEOUT)))
+            .map_err(Arc::new);
         let mut c = self.cached.write().await;
         c.attempts += 1;
         c.attempted = Some(Instant::now());
@@ -174,20 +197,19 @@ impl JwksCache {
         }
     }
 
-    async fn fetch(&self) -> Result<Vec<Jwk>, String> {
-        let uri: http::Uri = self.url.parse().map_err(|e| format!("bad URL: {e}"))?;
-        let response = self
-            .client
-            .get(uri)
-            .await
-            .map_err(|e| format!("request failed: {e}"))?;
+    async fn fetch(&self) -> Result<Vec<Jwk>, JwksError> {
+        let uri: http::Uri = self
+            .url
+            .parse()
+            .map_err(|_| JwksError::Url(self.url.clone()))?;
+        let response = self.client.get(uri).await.map_err(JwksError::Request)?;
         if !response.status().is_success() {
-            return Err(format!("HTTP {}", response.status()));
+            return Err(JwksError::Status(response.status()));
         }
         let body = Limited::new(response.into_body(), MAX_JWKS_BYTES)
             .collect()
             .await
-            .map_err(|e| format!("reading the key set: {e}"))?
+            .map_err(JwksError::Body)?
             .to_bytes();
         parse_key_set(&body)
     }
@@ -195,12 +217,12 @@ impl JwksCache {
 
 /// The usable keys of a JWKS document: RSA signing keys with an id. Keys of other kinds are
 /// skipped rather than failing the set.
-pub fn parse_key_set(body: &[u8]) -> Result<Vec<Jwk>, String> {
+pub fn parse_key_set(body: &[u8]) -> Result<Vec<Jwk>, JwksError> {
     #[derive(serde::Deserialize)]
     struct Set {
         keys: Vec<serde_json::Value>,
     }
-    let set: Set = serde_json::from_slice(body).map_err(|e| format!("not a key set: {e}"))?;
+    let set: Set = serde_json::from_slice(body).map_err(JwksError::Json)?;
     let keys: Vec<Jwk> = set
         .keys
         .into_iter()
@@ -211,7 +233,7 @@ pub fn parse_key_set(body: &[u8]) -> Result<Vec<Jwk>, String> {
         })
         .collect();
     if keys.is_empty() {
-        return Err("the key set holds no RSA key with an id".into());
+        return Err(JwksError::NoKeys);
     }
     Ok(keys)
 }

@@ -14,6 +14,8 @@
 use crate::labeler::{LabelRequest, Labeler};
 use crate::store::{ObjectMeta, ObjectStore, StoreError};
 pub use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
+/// Displays an error with its sources, for log lines (any error type, not only the SDK's).
+use aws_sdk_s3::error::DisplayErrorContext;
 use bytes::Bytes;
 use snaplabel_core::detect::DetectOptions;
 use snaplabel_core::keys::{decode_event_key, result_key_for};
@@ -77,25 +79,26 @@ pub struct EventReport {
     pub records: Vec<RecordOutcome>,
 }
 
+/// Records of an event that got no document, so Lambda must deliver the event again.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{} record(s) must be retried: {}", .0.len(), .0.iter().map(|(key, error)| format!("{key}: {error}")).collect::<Vec<_>>().join("; "))]
+pub struct RetryNeeded(pub Vec<(String, String)>);
+
 impl EventReport {
     /// `Err` when any record must be retried, so the Lambda runtime reports the invocation failed.
-    pub fn into_result(self) -> Result<EventReport, String> {
-        let failed: Vec<String> = self
+    pub fn into_result(self) -> Result<EventReport, RetryNeeded> {
+        let failed: Vec<(String, String)> = self
             .records
             .iter()
             .filter_map(|r| match r {
-                RecordOutcome::Failed { key, error } => Some(format!("{key}: {error}")),
+                RecordOutcome::Failed { key, error } => Some((key.clone(), error.clone())),
                 _ => None,
             })
             .collect();
         if failed.is_empty() {
             Ok(self)
         } else {
-            Err(format!(
-                "{} record(s) must be retried: {}",
-                failed.len(),
-                failed.join("; ")
-            ))
+            Err(RetryNeeded(failed))
         }
     }
 }
@@ -186,10 +189,11 @@ impl LabelHandler {
                         }
                     }
                     Err(e) => {
-                        tracing::error!(error = %e, "could not write the result document");
+                        let error = DisplayErrorContext(&e).to_string();
+                        tracing::error!(error, "could not write the result document");
                         RecordOutcome::Failed {
                             key: key.to_string(),
-                            error: e.to_string(),
+                            error,
                         }
                     }
                 }
@@ -202,10 +206,11 @@ impl LabelHandler {
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, "object store failed");
+                let error = DisplayErrorContext(&e).to_string();
+                tracing::error!(error, "object store failed");
                 RecordOutcome::Failed {
                     key: key.to_string(),
-                    error: e.to_string(),
+                    error,
                 }
             }
         }
@@ -390,7 +395,7 @@ fn timings_since(started: Instant, download: f64, label: f64) -> Timings {
     }
 }
 
-/// Parses a Lambda payload as an S3 event, with a clear message for anything else.
-pub fn parse_event(payload: &[u8]) -> Result<S3Event, String> {
-    serde_json::from_slice(payload).map_err(|e| format!("not an S3 event notification: {e}"))
+/// Parses a Lambda payload as an S3 event.
+pub fn parse_event(payload: &[u8]) -> Result<S3Event, serde_json::Error> {
+    serde_json::from_slice(payload)
 }

@@ -68,8 +68,13 @@ pub enum StoreError {
     #[error("object is {size} bytes, over the {limit}-byte limit")]
     TooLarge { size: u64, limit: u64 },
     /// Anything else from the store (network, permissions, throttling) after the SDK's retries.
-    #[error("object store failed: {0}")]
-    Backend(String),
+    #[error("object store failed: {operation} {key}")]
+    Backend {
+        operation: &'static str,
+        key: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 #[async_trait]
@@ -126,11 +131,16 @@ impl S3Store {
     }
 }
 
-fn backend<E: std::error::Error>(what: &str, key: &str, err: E) -> StoreError {
-    StoreError::Backend(format!(
-        "{what} {key}: {}",
-        aws_sdk_s3::error::DisplayErrorContext(err)
-    ))
+fn backend<E: std::error::Error + Send + Sync + 'static>(
+    operation: &'static str,
+    key: &str,
+    err: E,
+) -> StoreError {
+    StoreError::Backend {
+        operation,
+        key: key.to_string(),
+        source: Box::new(err),
+    }
 }
 
 fn to_system_time(t: Option<&aws_sdk_s3::primitives::DateTime>) -> Option<SystemTime> {
@@ -305,7 +315,7 @@ impl ObjectStore for S3Store {
         expires_in: Duration,
     ) -> Result<PresignedRequest, StoreError> {
         let config = PresigningConfig::expires_in(expires_in)
-            .map_err(|e| StoreError::Backend(format!("presigning config: {e}")))?;
+            .map_err(|e| backend("presigning config", "", e))?;
         let signed = match request {
             PresignRequest::Put {
                 key,

@@ -217,6 +217,6 @@ async fn tokens_prove_identities_and_forgeries_are_refused() {
     );
     assert!(matches!(
         cold.owner(Some(&bearer(&token))).await,
-        Err(IdentityError::Unavailable(_))
+        Err(IdentityError::Unavailable { .. })
     ));
 }

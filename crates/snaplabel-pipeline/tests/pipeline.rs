@@ -720,7 +720,7 @@ async fn store_failures_ask_for_a_retry_instead_of_losing_the_upload() {
         "{report:?} ({s3_url})"
     );
     let err = report.into_result().unwrap_err();
-    assert!(err.contains("uploads/a.png"), "{err}");
+    assert!(err.to_string().contains("uploads/a.png"), "{err}");
 }
 
 #[tokio::test]

@@ -63,15 +63,18 @@ impl EngineKind {
     }
 }
 
+/// An engine name that is neither `ort` nor `tract`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown engine {0:?} (expected \"ort\" or \"tract\")")]
+pub struct UnknownEngine(pub String);
+
 impl FromStr for EngineKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownEngine;
+    fn from_str(s: &str) -> Result<Self, UnknownEngine> {
         match s.trim().to_ascii_lowercase().as_str() {
             "ort" | "onnxruntime" => Ok(EngineKind::Ort),
             "tract" => Ok(EngineKind::Tract),
-            other => Err(format!(
-                "unknown engine {other:?} (expected \"ort\" or \"tract\")"
-            )),
+            other => Err(UnknownEngine(other.to_string())),
         }
     }
 }

@@ -50,14 +50,23 @@ pub struct Scored {
 /// quality set and 400 package images no true label was lost, and confidences moved by 1–2.
 const CONTRIBUTION_FLOOR: f32 = 5e-3;
 
+/// Why a taxonomy table cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TaxonomyError {
+    #[error("the taxonomy is not the expected JSON")]
+    Json(#[from] serde_json::Error),
+    #[error("taxonomy indices out of range")]
+    OutOfRange,
+}
+
 impl Taxonomy {
     pub fn embedded() -> Taxonomy {
         Taxonomy::parse(include_str!("../data/taxonomy.json"))
             .expect("the committed taxonomy parses")
     }
 
-    pub fn parse(json: &str) -> Result<Taxonomy, String> {
-        let file: TaxonomyFile = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    pub fn parse(json: &str) -> Result<Taxonomy, TaxonomyError> {
+        let file: TaxonomyFile = serde_json::from_str(json)?;
         let n = file.labels.len();
         if file
             .labels
@@ -65,7 +74,7 @@ impl Taxonomy {
             .any(|l| l.parents.iter().any(|&p| p >= n))
             || file.classes.iter().any(|&c| c >= n)
         {
-            return Err("taxonomy indices out of range".into());
+            return Err(TaxonomyError::OutOfRange);
         }
         let by_name = file
             .labels

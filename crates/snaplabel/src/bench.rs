@@ -9,6 +9,7 @@ use snaplabel_core::detect::{DetectOptions, Feature};
 use snaplabel_vision::{EngineKind, LoadOptions, LocalLabeler};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::str::FromStr;
 use std::time::Instant;
 
 #[derive(Args, Debug)]
@@ -27,17 +28,13 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 2)]
     pub rounds: usize,
     /// Engines to measure (default: both).
-    #[arg(long, value_parser = parse_engine)]
+    #[arg(long, value_parser = EngineKind::from_str)]
     pub engine: Vec<EngineKind>,
     /// A Python with Pillow and onnxruntime, to time tools/bench/yardstick.py on the same folder.
     #[arg(long)]
     pub yardstick_python: Option<PathBuf>,
     #[arg(long, env = "SNAPLABEL_MODEL_DIR")]
     pub model_dir: Option<PathBuf>,
-}
-
-fn parse_engine(s: &str) -> Result<EngineKind, String> {
-    s.parse()
 }
 
 /// Chroma subsampling of generated benchmark photos.
@@ -49,13 +46,11 @@ pub enum Chroma {
     Full,
 }
 
-fn parse_chroma(s: &str) -> Result<Chroma, String> {
+fn parse_chroma(s: &str) -> anyhow::Result<Chroma> {
     match s {
         "420" | "4:2:0" => Ok(Chroma::Half),
         "444" | "4:4:4" => Ok(Chroma::Full),
-        other => Err(format!(
-            "unknown chroma subsampling {other:?} (expected 420 or 444)"
-        )),
+        other => anyhow::bail!("unknown chroma subsampling {other:?} (expected 420 or 444)"),
     }
 }
 

@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Instant;
@@ -43,7 +44,7 @@ pub struct LabelArgs {
     #[arg(long, default_value_t = 55.0)]
     pub min_confidence: f32,
     /// Inference engine.
-    #[arg(long, default_value = "ort", value_parser = parse_engine)]
+    #[arg(long, default_value = "ort", value_parser = EngineKind::from_str)]
     pub engine: EngineKind,
     /// Folder with the models (default: $SNAPLABEL_MODEL_DIR or ~/.cache/snaplabel/models).
     #[arg(long, env = "SNAPLABEL_MODEL_DIR")]
@@ -56,41 +57,33 @@ pub struct LabelArgs {
     pub jobs: Option<usize>,
 }
 
-fn parse_engine(s: &str) -> Result<EngineKind, String> {
-    s.parse()
-}
-
 /// Lists the images to label: named files as given, folders walked in name order.
 pub fn collect(paths: &[PathBuf]) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for path in paths {
-        if path.is_dir() {
-            walk(path, &mut out);
-        } else {
+        if !path.is_dir() {
             out.push(path.clone());
+            continue;
+        }
+        // Sorted, so the output order is the same on every run and machine.
+        for entry in walkdir::WalkDir::new(path).sort_by_file_name() {
+            match entry {
+                Ok(entry) if entry.file_type().is_file() && has_image_extension(entry.path()) => {
+                    out.push(entry.into_path())
+                }
+                Ok(_) => {}
+                // An unreadable folder is reported as such when labeled.
+                Err(e) => out.extend(e.path().map(Path::to_path_buf)),
+            }
         }
     }
     out
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        out.push(dir.to_path_buf()); // reported as unreadable when labeled
-        return;
-    };
-    let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            walk(&path, out);
-        } else if path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-        {
-            out.push(path);
-        }
-    }
+fn has_image_extension(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
 fn read_image(path: &Path) -> Result<Vec<u8>, ImageError> {
