@@ -146,7 +146,7 @@ pub fn deploy(args: &DeployArgs) -> Result {
     }
     let dist = repo_root().join("dist").display().to_string();
     aws_tool(
-        &o,
+        o,
         "aws",
         &strings(&[
             "s3",
@@ -160,7 +160,7 @@ pub fn deploy(args: &DeployArgs) -> Result {
     )?;
     // The configuration must never be cached: it changes with every deploy.
     aws_tool(
-        &o,
+        o,
         "aws",
         &strings(&[
             "s3",
@@ -174,7 +174,7 @@ pub fn deploy(args: &DeployArgs) -> Result {
         ]),
     )?;
     aws_tool(
-        &o,
+        o,
         "aws",
         &strings(&[
             "cloudfront",
@@ -231,13 +231,13 @@ pub fn destroy(o: &StackArgs) -> Result {
             .cloned()
             .unwrap_or_else(|| format!("<{key}>"));
         aws_tool(
-            &o,
+            o,
             "aws",
             &strings(&["s3", "rm", &format!("s3://{bucket}/"), "--recursive"]),
         )?;
     }
     aws_tool(
-        &o,
+        o,
         "sam",
         &strings(&["delete", "--stack-name", &o.stack, "--no-prompts"]),
     )?;

@@ -78,6 +78,12 @@ impl Polling {
     }
 }
 
+/// The owner segment of an upload's keys, from the presign API's answer (`result.key` is
+/// `labels/{owner}/{id}.json`).
+pub fn owner_segment(created: &Value) -> Option<&str> {
+    created["result"]["key"].as_str()?.split('/').nth(1)
+}
+
 impl GuestClient {
     /// Reads `/config.json`, gets a new guest identity from the pool it names (Cognito `GetId`)
     /// and a token proving it (`GetOpenIdToken`, valid for 10 minutes).

@@ -80,7 +80,7 @@ async fn a_browser_uploads_a_photo_and_a_broken_file_and_sees_both_outcomes() {
         .unwrap();
     // The owner segment is derived from the identity, never the identity itself.
     let result_key = created["result"]["key"].as_str().unwrap();
-    let owner = result_key.split('/').nth(1).unwrap();
+    let owner = snaplabel_dev::client::owner_segment(&created).unwrap();
     assert!(
         owner.len() == 32 && owner.bytes().all(|b| b.is_ascii_hexdigit()),
         "{result_key}"
@@ -179,11 +179,7 @@ async fn identities_are_verified_and_isolated() {
         .await
         .unwrap();
     let owner = |created: &Value| {
-        created["result"]["key"]
-            .as_str()
-            .unwrap()
-            .split('/')
-            .nth(1)
+        snaplabel_dev::client::owner_segment(created)
             .unwrap()
             .to_string()
     };

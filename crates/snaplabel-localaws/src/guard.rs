@@ -38,7 +38,7 @@ impl AllowedHosts {
         } else {
             host.split(':').next().unwrap_or_default().to_string()
         };
-        self.0.iter().any(|allowed| *allowed == name)
+        self.0.contains(&name)
     }
 }
 

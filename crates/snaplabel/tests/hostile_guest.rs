@@ -14,11 +14,7 @@ fn photo(name: &str) -> Bytes {
 }
 
 fn owner_of(created: &Value) -> String {
-    created["result"]["key"]
-        .as_str()
-        .unwrap()
-        .split('/')
-        .nth(1)
+    snaplabel_dev::client::owner_segment(created)
         .unwrap()
         .to_string()
 }

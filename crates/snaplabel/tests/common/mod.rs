@@ -15,6 +15,8 @@ pub struct Dev {
     pub s3: String,
     pub data: tempfile::TempDir,
     pub log: PathBuf,
+    ports: (u16, u16),
+    extra: Vec<String>,
 }
 
 impl Drop for Dev {
@@ -24,41 +26,75 @@ impl Drop for Dev {
     }
 }
 
+fn spawn(
+    data: &std::path::Path,
+    (port, s3_port): (u16, u16),
+    extra: &[String],
+    log: &PathBuf,
+) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_snaplabel"))
+        .args([
+            "dev",
+            "--port",
+            &port.to_string(),
+            "--s3-port",
+            &s3_port.to_string(),
+        ])
+        .arg("--data-dir")
+        .arg(data.join("data"))
+        .args(extra)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+                .unwrap(),
+        )
+        .spawn()
+        .unwrap()
+}
+
 impl Dev {
     pub async fn start(extra: &[&str]) -> Dev {
         let data = tempfile::tempdir().unwrap();
         let free = || snaplabel_localaws::server::free_loopback_port().unwrap();
-        let (port, s3_port) = (free(), free());
+        let ports = (free(), free());
         let log = data.path().join("dev.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_snaplabel"))
-            .args([
-                "dev",
-                "--port",
-                &port.to_string(),
-                "--s3-port",
-                &s3_port.to_string(),
-            ])
-            .arg("--data-dir")
-            .arg(data.path().join("data"))
-            .args(extra)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
+        let extra: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
+        let child = spawn(data.path(), ports, &extra, &log);
         let dev = Dev {
             child,
-            app: format!("http://127.0.0.1:{port}"),
-            s3: format!("http://127.0.0.1:{s3_port}"),
+            app: format!("http://127.0.0.1:{}", ports.0),
+            s3: format!("http://127.0.0.1:{}", ports.1),
             data,
             log,
+            ports,
+            extra,
         };
+        dev.wait_ready().await;
+        dev
+    }
+
+    async fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
-        while reqwest::get(format!("{}/healthz", dev.app)).await.is_err() {
+        while reqwest::get(format!("{}/healthz", self.app)).await.is_err() {
             assert!(Instant::now() < deadline, "snaplabel dev did not come up");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        dev
+    }
+
+    /// Kills the process outright (SIGKILL, no chance to clean up).
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// Starts the process again, on the same data folder and ports.
+    pub async fn restart(&mut self) {
+        self.child = spawn(self.data.path(), self.ports, &self.extra, &self.log);
+        self.wait_ready().await;
     }
 
     pub fn log(&self) -> String {
