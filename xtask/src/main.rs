@@ -733,20 +733,19 @@ fn lambda(arm64: bool) -> Result {
         if arm64 { "arm64" } else { "x86_64" }
     ));
     let started = Instant::now();
-    let mut build = Command::new("cargo");
-    build.current_dir(repo_root()).args([
-        "lambda",
-        "build",
-        "--release",
-        "--package",
-        "snaplabel-lambda-presign",
-        "--package",
-        "snaplabel-lambda-label",
-    ]);
-    if arm64 {
-        build.arg("--arm64");
+    // One build per function: built together, Cargo would unify their features and the presign
+    // function would carry the label function's embedded model (tract registers its operators
+    // at start-up, so the linker keeps them): 32.7 MB instead of 14.6 MB.
+    for package in ["snaplabel-lambda-presign", "snaplabel-lambda-label"] {
+        let mut build = Command::new("cargo");
+        build
+            .current_dir(repo_root())
+            .args(["lambda", "build", "--release", "--package", package]);
+        if arm64 {
+            build.arg("--arm64");
+        }
+        run_cmd(&mut build)?;
     }
-    run_cmd(&mut build)?;
     say(&format!(
         "built in {:.0} s",
         started.elapsed().as_secs_f64()
