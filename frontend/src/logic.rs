@@ -14,9 +14,29 @@ use std::time::Duration;
 
 pub use snaplabel_core::api::{BrowserConfig, BrowserLimits};
 
+/// Why a document from the backend was not used.
+#[derive(Debug, thiserror::Error)]
+pub enum BadDocument {
+    #[error("config.json is not valid")]
+    Config(#[source] serde_json::Error),
+    #[error("the result document is not valid")]
+    Result(#[source] serde_json::Error),
+}
+
+impl BadDocument {
+    /// The sentence shown on the page: what was wrong, and where.
+    pub fn message(&self) -> String {
+        use std::error::Error;
+        match self.source() {
+            Some(cause) => format!("{self}: {cause}"),
+            None => self.to_string(),
+        }
+    }
+}
+
 /// Reads `/config.json`.
-pub fn parse_config(json: &str) -> Result<BrowserConfig, String> {
-    serde_json::from_str(json).map_err(|e| format!("config.json is not valid: {e}"))
+pub fn parse_config(json: &str) -> Result<BrowserConfig, BadDocument> {
+    serde_json::from_str(json).map_err(BadDocument::Config)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -289,8 +309,8 @@ pub fn classify_head(status: u16) -> PollAnswer {
 // ---------------------------------------------------------------------------------------------
 
 /// Parses a result document; anything else is reported, not trusted.
-pub fn parse_result(json: &str) -> Result<ResultDocument, String> {
-    serde_json::from_str(json).map_err(|e| format!("the result document is not valid: {e}"))
+pub fn parse_result(json: &str) -> Result<ResultDocument, BadDocument> {
+    serde_json::from_str(json).map_err(BadDocument::Result)
 }
 
 /// A result as the card shows it.
@@ -602,6 +622,7 @@ mod tests {
         assert!(
             parse_config("{}")
                 .unwrap_err()
+                .message()
                 .contains("config.json is not valid")
         );
     }
@@ -934,6 +955,7 @@ mod tests {
         assert!(
             parse_result("<Error>AccessDenied</Error>")
                 .unwrap_err()
+                .message()
                 .contains("not valid")
         );
     }

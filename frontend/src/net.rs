@@ -60,7 +60,7 @@ async fn get_text(url: &str, doing: &str, code: &str) -> Result<String, Failure>
 
 pub async fn load_config() -> Result<BrowserConfig, Failure> {
     let text = get_text("config.json", "loading config.json", "config").await?;
-    parse_config(&text).map_err(|m| Failure::new("config", m))
+    parse_config(&text).map_err(|e| Failure::new("config", e.message()))
 }
 
 /// The backend as the page uses it: configuration plus the guest identity.
@@ -405,5 +405,5 @@ pub async fn wait_for_result(
         ));
     }
     let text = get_text(get_url, "downloading the result", "http").await?;
-    parse_result(&text).map_err(|m| Failure::new("bad_result", m))
+    parse_result(&text).map_err(|e| Failure::new("bad_result", e.message()))
 }

@@ -114,7 +114,8 @@ fn model_error(model: &Path, detail: impl std::fmt::Display) -> VisionError {
 
 // ---------------------------------------------------------------- ort
 
-static ORT_ENVIRONMENT: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
+static ORT_ENVIRONMENT: OnceLock<Result<ort::environment::Environment, VisionError>> =
+    OnceLock::new();
 static ORT_LIBRARY: OnceLock<PathBuf> = OnceLock::new();
 
 /// ONNX Runtime allows one environment per process, bound to the first library loaded.
@@ -129,18 +130,18 @@ fn ort_environment(library: &Path) -> Result<&'static ort::environment::Environm
     }
     let env = ORT_ENVIRONMENT.get_or_init(|| {
         if !library.exists() {
-            return Err(format!(
+            return Err(VisionError::Model(format!(
                 "ONNX Runtime library not found at {} (run `cargo xtask setup`, or use --engine tract)",
                 library.display()
-            ));
+            )));
         }
         ort::init_from(library)
-            .map_err(|e| format!("cannot load ONNX Runtime from {}: {e}", library.display()))?
+            .map_err(|e| model_error(library, format_args!("cannot load ONNX Runtime: {e}")))?
             .with_name("snaplabel")
             .build()
-            .map_err(|e| format!("cannot start ONNX Runtime: {e}"))
+            .map_err(|e| model_error(library, format_args!("cannot start ONNX Runtime: {e}")))
     });
-    env.as_ref().map_err(|e| VisionError::Model(e.clone()))
+    env.as_ref().map_err(Clone::clone)
 }
 
 struct OrtNetwork {
