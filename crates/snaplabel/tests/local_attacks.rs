@@ -176,6 +176,24 @@ async fn the_local_rekognition_wants_a_signature_and_labels_a_few_at_a_time() {
             "{refused}"
         );
     }
+    // Cognito's non-guest operations want a signature too; its guest calls do not, as in AWS.
+    let cognito = |target: &str| {
+        reqwest::Client::new()
+            .post(format!("{}/", dev.app))
+            .header(
+                "x-amz-target",
+                format!("AWSCognitoIdentityService.{target}"),
+            )
+            .header("content-type", "application/x-amz-json-1.1")
+            .body(r#"{"IdentityId":"us-east-1:00000000-0000-4000-8000-000000000000"}"#)
+            .send()
+    };
+    assert_eq!(cognito("DescribeIdentity").await.unwrap().status(), 403);
+    assert_eq!(
+        cognito("GetOpenIdToken").await.unwrap().status(),
+        404,
+        "unknown id, but heard"
+    );
     // Signed with the data folder's credentials: labeled.
     assert!(detect(&dev, &dev.sdk(), cat.clone()).await.unwrap() > 0);
 
