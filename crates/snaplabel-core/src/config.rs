@@ -18,7 +18,6 @@ pub const DEFAULT_MAX_PIXELS: u64 = 64_000_000;
 pub const DEFAULT_URL_EXPIRY_SECS: u64 = 900;
 /// Presigned URLs signed with SigV4 are valid for at most 7 days.
 pub const MAX_URL_EXPIRY_SECS: u64 = 7 * 24 * 3600;
-pub const DEFAULT_MAX_LABELS: u32 = 25;
 /// Upload URLs one guest may get per hour.
 pub const DEFAULT_UPLOADS_PER_HOUR: u32 = 100;
 /// Who signs the OpenID tokens of Amazon Cognito identity pools.
@@ -180,8 +179,9 @@ pub struct Settings {
     pub labeler: LabelerKind,
     /// `SNAPLABEL_MIN_CONFIDENCE`: labels below this are dropped (default 55, as Rekognition).
     pub min_confidence: f32,
-    /// `SNAPLABEL_MAX_LABELS`: at most this many labels per image.
-    pub max_labels: u32,
+    /// `SNAPLABEL_MAX_LABELS`: at most this many labels per image. By default none: every label
+    /// above `min_confidence`, as Rekognition does when `MaxLabels` is not given.
+    pub max_labels: Option<u32>,
     /// `SNAPLABEL_REQUIRE_IDENTITY`: `true` makes the presign API demand a verified guest identity.
     pub require_identity: bool,
     /// `SNAPLABEL_IDENTITY_POOL_ID`: the Cognito identity pool whose guests may upload (the
@@ -214,7 +214,7 @@ impl Settings {
             allowed_origins: Vec::new(),
             labeler: LabelerKind::Local,
             min_confidence: crate::detect::DEFAULT_MIN_CONFIDENCE,
-            max_labels: DEFAULT_MAX_LABELS,
+            max_labels: None,
             require_identity: false,
             identity_pool_id: None,
             token_issuer: COGNITO_TOKEN_ISSUER.to_string(),
@@ -287,11 +287,11 @@ impl Settings {
             config.min_confidence = c;
         }
         if let Some(v) = get("SNAPLABEL_MAX_LABELS") {
-            config.max_labels = parse_in(
+            config.max_labels = Some(parse_in(
                 "SNAPLABEL_MAX_LABELS",
                 &v,
                 1..=crate::detect::MAX_LABELS_LIMIT as u64,
-            )? as u32;
+            )? as u32);
         }
         config.identity_pool_id = get("SNAPLABEL_IDENTITY_POOL_ID");
         if let Some(v) = get("SNAPLABEL_TOKEN_ISSUER") {
@@ -441,7 +441,7 @@ mod tests {
         );
         assert_eq!(c.labeler, LabelerKind::Rekognition);
         assert_eq!(c.min_confidence, 70.5);
-        assert_eq!(c.max_labels, 10);
+        assert_eq!(c.max_labels, Some(10));
         assert!(c.require_identity);
 
         let c = from(&[

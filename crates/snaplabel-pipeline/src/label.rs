@@ -44,7 +44,7 @@ impl LabelSettings {
             max_upload_bytes: config.max_upload_bytes,
             limits: Limits::from_config(config),
             options: DetectOptions {
-                max_labels: Some(config.max_labels),
+                max_labels: config.max_labels,
                 min_confidence: Some(config.min_confidence),
                 features: vec![
                     snaplabel_core::detect::Feature::GeneralLabels,

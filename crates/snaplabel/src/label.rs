@@ -37,9 +37,10 @@ pub struct LabelArgs {
     /// One JSON object per image (NDJSON) instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// At most this many labels per image.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
-    pub max_labels: u32,
+    /// At most this many labels per image (default: every label above --min-confidence, as
+    /// Rekognition and the label function do).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_labels: Option<u32>,
     /// Drop labels below this confidence (0-100).
     #[arg(long, default_value_t = 55.0)]
     pub min_confidence: f32,
@@ -179,7 +180,7 @@ pub fn run(args: LabelArgs) -> anyhow::Result<ExitCode> {
     load.limits = Limits::new(args.max_pixels);
     let labeler = LocalLabeler::load(&load).context("loading the model")?;
     let options = DetectOptions {
-        max_labels: Some(args.max_labels),
+        max_labels: args.max_labels,
         min_confidence: Some(args.min_confidence),
         features: vec![Feature::GeneralLabels, Feature::ImageProperties],
         settings: None,
