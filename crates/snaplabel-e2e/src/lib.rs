@@ -232,6 +232,21 @@ impl Browser {
         out
     }
 
+    /// Focuses the row of the label `name` in the first labeled card (as a keyboard user would;
+    /// hovering does the same), which highlights its boxes, and waits until a box is highlighted.
+    pub async fn focus_label(&self, name: &str, timeout: Duration) -> Element {
+        self.client
+            .execute(
+                "[...document.querySelectorAll('.card.done .label.has-box')]
+                     .find(r => r.querySelector('.label-name').textContent === arguments[0])
+                     .focus();",
+                vec![serde_json::Value::from(name)],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("no boxed label {name:?} to focus: {e}"));
+        self.wait(".card.done svg.boxes .box.active", timeout).await
+    }
+
     /// Chooses files in the page's file input, as the file picker would.
     pub async fn choose_files(&self, files: &[PathBuf]) {
         let input = self.wait("#file-input", Duration::from_secs(20)).await;

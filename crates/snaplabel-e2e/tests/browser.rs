@@ -38,16 +38,7 @@ async fn a_cat_photo_shows_cat_with_a_box_and_survives_a_reload() {
     browser.screenshot("cat-labeled").await;
 
     // Focusing the Cat label highlights its box (keyboard users get the same as hovering).
-    browser
-        .client
-        .execute(
-            "[...document.querySelectorAll('.card.done .label.has-box')]
-                 .find(r => r.querySelector('.label-name').textContent === 'Cat')
-                 .focus();",
-            vec![],
-        )
-        .await
-        .unwrap();
+    browser.focus_label("Cat", LABELING).await;
     let active = browser
         .wait(".card.done svg.boxes .box.active text", LABELING)
         .await;
@@ -179,6 +170,44 @@ async fn several_photos_at_once_each_get_their_labels() {
         .unwrap();
     assert!(face_boxes >= 1, "the astronaut's face is boxed");
     browser.screenshot("four-photos").await;
+    session.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_objects_are_boxed_one_by_one_where_they_are() {
+    let session = Session::open(|_| {}).await;
+    let browser = &session.browser;
+    browser.choose_files(&[photo("home.jpg")]).await;
+    browser.wait(".cards .card.done", LABELING).await;
+    let labels = browser.texts(".card.done .label-name").await;
+    assert!(labels.iter().any(|l| l == "Bird"), "{labels:?}");
+    // Highlighting the Bird row lights up one box per bird, each where the bird is: small, in
+    // the sky above the roofline, inside the 512×384 photo the boxes are drawn over.
+    browser.focus_label("Bird", LABELING).await;
+    let drawn: serde_json::Value = browser
+        .client
+        .execute(
+            "const svg = document.querySelector('.card.done svg.boxes');
+             return {
+                 view: svg.getAttribute('viewBox'),
+                 boxes: [...svg.querySelectorAll('.box.active rect')].map(r =>
+                     ['x', 'y', 'width', 'height'].map(a => parseFloat(r.getAttribute(a)))),
+             };",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(drawn["view"], "0 0 512 384", "{drawn}");
+    let boxes: Vec<Vec<f64>> = serde_json::from_value(drawn["boxes"].clone()).unwrap();
+    assert!((7..=9).contains(&boxes.len()), "{drawn}");
+    for b in &boxes {
+        let [x, y, w, h] = b[..] else { unreachable!() };
+        assert!(
+            x >= 0.0 && x + w <= 512.0 && y >= 0.0 && y + h < 0.65 * 384.0 && w < 50.0 && h < 40.0,
+            "{drawn}"
+        );
+    }
+    browser.screenshot("birds-boxed").await;
     session.close().await;
 }
 

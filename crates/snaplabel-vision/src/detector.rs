@@ -1,5 +1,5 @@
-//! What MediaPipe's single-shot detectors share (BlazeFace in [`crate::faces`], the BlazePose
-//! person detector in [`crate::people`]): the view of the image a detector looks at, the
+//! What the single-shot detectors share (BlazeFace in [`crate::faces`], CenterNet in
+//! [`crate::objects`], PP-OCR in [`crate::text`]): the view of the image a detector looks at, the
 //! letterboxed [-1, 1] NHWC input, anchor grids, mapping boxes back to image fractions, and
 //! merging overlapping detections by score-weighted averaging (MediaPipe's "weighted NMS").
 

@@ -7,7 +7,6 @@
 use crate::VisionError;
 use crate::detector::{self, Detection, Grid, View, letterboxed_input, sigmoid};
 use crate::engine::Network;
-use crate::people::Person;
 use image::RgbImage;
 
 pub const INPUT_SIZE: u32 = 128;
@@ -31,10 +30,9 @@ const GRIDS: [Grid; 2] = [
 /// A face: its box is both `rect` and `extent`.
 pub type Face = Detection;
 
-/// The person detector's anchor box is the head with a margin, about 2.5 face widths. Below this
-/// fraction of the image's longer side the face inside it is under a fifth of the image, too
-/// small for the whole-image view (128 pixels across the image), so BlazeFace also looks at a
-/// view around the head.
+/// Below this fraction of the image's longer side a head is too small for the whole-image view
+/// (128 pixels across the image: its face is under a fifth of the image), so BlazeFace also looks
+/// at a view around the head.
 const SMALL_HEAD: f32 = 0.4;
 /// The view around a small head is this many times the head box: the face then fills about a
 /// quarter of the input, as in the front-camera photos the model was trained on.
@@ -42,12 +40,12 @@ const HEAD_VIEW_SCALE: f32 = 1.5;
 /// Views around heads per image, the likeliest people first: a crowd costs at most this many runs.
 pub const MAX_HEAD_VIEWS: usize = 6;
 
-/// Square views around the small heads the person detector found (its anchor box is the face
-/// when it shows), where BlazeFace confirms and boxes the face. Large heads need no view of their
-/// own: the whole-image view sees them.
-pub fn views_around_heads(image: &RgbImage, people: &[Person]) -> Vec<View> {
+/// Square views around the small heads of the people the object detector found (`rect` of each
+/// is the head, see [`crate::objects::head_of`]), where BlazeFace confirms and boxes the face.
+/// Large heads need no view of their own: the whole-image view sees them.
+pub fn views_around_heads(image: &RgbImage, people: &[Detection]) -> Vec<View> {
     let (w, h) = (image.width() as f32, image.height() as f32);
-    let mut small: Vec<&Person> = people
+    let mut small: Vec<&Detection> = people
         .iter()
         .filter(|p| (p.rect.width * w).max(p.rect.height * h) < SMALL_HEAD * w.max(h))
         .collect();
@@ -140,14 +138,14 @@ mod tests {
     }
 
     /// A person whose head box is `side` of a 1000×600 image's width, square in pixels.
-    fn person_with_head(left: f32, top: f32, side: f32, score: f32) -> Person {
+    fn person_with_head(left: f32, top: f32, side: f32, score: f32) -> Detection {
         let rect = Rect {
             left,
             top,
             width: side,
             height: side * 1000.0 / 600.0,
         };
-        Person {
+        Detection {
             rect,
             extent: rect,
             score,
@@ -183,7 +181,7 @@ mod tests {
     #[test]
     fn a_crowd_costs_at_most_max_head_views() {
         let image = RgbImage::new(1000, 600);
-        let crowd: Vec<Person> = (0..20)
+        let crowd: Vec<Detection> = (0..20)
             .map(|i| person_with_head(i as f32 * 0.05, 0.4, 0.03, 0.6 + i as f32 * 0.01))
             .collect();
         let views = views_around_heads(&image, &crowd);
