@@ -44,7 +44,9 @@ fn json_output_is_one_line_per_image_in_order() {
             "basketball.png",
             "chelsea.png",
             "coffee.png",
+            "football.jpg",
             "grace_hopper.jpg",
+            "home.jpg",
             "motorcycle_left.png",
             "page.png",
             "rocket.jpg"
