@@ -536,6 +536,14 @@ fn Status(phase: RwSignal<Phase>) -> impl IntoView {
     }
 }
 
+/// Ends row `row`'s highlight, and only its own: the pointer leaving one row (or the list moving
+/// under a still pointer) must not end the highlight the keyboard gave another.
+fn unhighlight(highlighted: RwSignal<Option<usize>>, row: usize) {
+    if highlighted.get_untracked() == Some(row) {
+        highlighted.set(None);
+    }
+}
+
 #[component]
 fn Boxes(view: Arc<ResultView>, highlighted: RwSignal<Option<usize>>) -> impl IntoView {
     let Some((w, h)) = view.image_size.filter(|_| !view.boxes.is_empty()) else {
@@ -553,7 +561,7 @@ fn Boxes(view: Arc<ResultView>, highlighted: RwSignal<Option<usize>>) -> impl In
                     class="box"
                     class:active=move || highlighted.get().is_some_and(|r| rows.contains(&r))
                     on:mouseenter=move |_| highlighted.set(Some(first))
-                    on:mouseleave=move |_| highlighted.set(None)
+                    on:mouseleave=move |_| unhighlight(highlighted, first)
                 >
                     <rect x=b.x y=b.y width=b.width height=b.height vector-effect="non-scaling-stroke"></rect>
                     {(!b.caption.is_empty()).then(|| {
@@ -627,9 +635,9 @@ fn Labels(view: Arc<ResultView>, highlighted: RwSignal<Option<usize>>) -> impl I
                     class:has-box=has_box
                     tabindex="0"
                     on:mouseenter=move |_| highlighted.set(Some(i))
-                    on:mouseleave=move |_| highlighted.set(None)
+                    on:mouseleave=move |_| unhighlight(highlighted, i)
                     on:focus=move |_| highlighted.set(Some(i))
-                    on:blur=move |_| highlighted.set(None)
+                    on:blur=move |_| unhighlight(highlighted, i)
                 >
                     <div class="label-line">
                         <span class="label-name">{row.name.clone()}</span>

@@ -234,12 +234,15 @@ impl Browser {
 
     /// Focuses the row of the label `name` in the first labeled card (as a keyboard user would;
     /// hovering does the same), which highlights its boxes, and waits until a box is highlighted.
+    /// The focus event is also sent by hand: a headless window that does not have the system's
+    /// focus moves `document.activeElement` without always firing it.
     pub async fn focus_label(&self, name: &str, timeout: Duration) -> Element {
         self.client
             .execute(
-                "[...document.querySelectorAll('.card.done .label.has-box')]
-                     .find(r => r.querySelector('.label-name').textContent === arguments[0])
-                     .focus();",
+                "const row = [...document.querySelectorAll('.card.done .label.has-box')]
+                     .find(r => r.querySelector('.label-name').textContent === arguments[0]);
+                 row.focus();
+                 row.dispatchEvent(new FocusEvent('focus'));",
                 vec![serde_json::Value::from(name)],
             )
             .await

@@ -192,8 +192,20 @@ async fn several_objects_are_boxed_one_by_one_where_they_are() {
         labels.as_array().unwrap().iter().any(|l| l == "Bird"),
         "{labels}"
     );
-    // Highlighting the Bird row lights up one box per bird, each where the bird is: small, in
-    // the sky above the roofline, inside the 512×384 photo the boxes are drawn over.
+    // Bird comes after the six strongest labels: "N more labels" shows it. Highlighting its row
+    // lights up one box per bird, each where the bird is: small, in the sky above the roofline,
+    // inside the 512×384 photo the boxes are drawn over.
+    browser.wait(".card.done button.fold", LABELING).await;
+    // Clicked from the page, as a keyboard's Enter would: a WebDriver click leaves the pointer
+    // over the list, which the expanding list then moves under it.
+    browser
+        .client
+        .execute(
+            "document.querySelector('.card.done button.fold').click();",
+            vec![],
+        )
+        .await
+        .unwrap();
     browser.focus_label("Bird", LABELING).await;
     let drawn: serde_json::Value = browser
         .client
@@ -218,6 +230,14 @@ async fn several_objects_are_boxed_one_by_one_where_they_are() {
             "{drawn}"
         );
     }
+    browser
+        .client
+        .execute(
+            "document.querySelector('.card.done svg.boxes').scrollIntoView();",
+            vec![],
+        )
+        .await
+        .unwrap();
     browser.screenshot("birds-boxed").await;
     session.close().await;
 }
