@@ -70,7 +70,7 @@ fn json_output_is_one_line_per_image_in_order() {
             .any(|l| l["Name"] == "Cat"),
         "{chelsea}"
     );
-    assert!(stderr.contains("8 images"), "{stderr}");
+    assert!(stderr.contains("10 images"), "{stderr}");
 }
 
 #[test]
