@@ -223,6 +223,8 @@ CONCEPTS = {
     "chair.n.01": c("Chair", [FURNITURE]),
     "seat.n.03": c("Seat", [FURNITURE]),
     "table.n.02": c("Table", [FURNITURE]),
+    # The table laid for a meal (WordNet's dining table is one).
+    "table.n.03": c("Table", [FURNITURE]),
     "bed.n.01": c("Bed", [FURNITURE]),
     "sofa.n.01": c("Couch", [FURNITURE], aliases=["Sofa"]),
     "cabinet.n.01": c("Cabinet", [FURNITURE]),
