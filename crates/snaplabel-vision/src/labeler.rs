@@ -428,7 +428,7 @@ impl LocalLabeler {
         let found = objects::detect(self.object_detector.as_ref(), image, self.object_threshold)?;
         let heads: Vec<Detection> = found
             .iter()
-            .filter(|o| o.class == objects::PERSON)
+            .filter(|o| o.is_person())
             .map(|o| Detection {
                 rect: objects::head_of(&o.rect, image.width(), image.height()),
                 extent: o.rect,
@@ -501,11 +501,7 @@ impl LocalLabeler {
         // Each object the detector found raises its label and every parent (as the classifier's
         // classes do) to its confidence; people are counted with the faces.
         let mut detected: std::collections::BTreeMap<usize, f32> = Default::default();
-        for object in inferred
-            .objects
-            .iter()
-            .filter(|o| o.class != objects::PERSON)
-        {
+        for object in inferred.objects.iter().filter(|o| !o.is_person()) {
             let label = t.objects[object.class];
             let confidence = object_confidence(object.score);
             for &target in std::iter::once(&label).chain(&t.labels[label].parents) {
@@ -522,7 +518,7 @@ impl LocalLabeler {
             inferred
                 .objects
                 .iter()
-                .filter(|o| o.class == objects::PERSON)
+                .filter(|o| o.is_person())
                 .map(|o| object_confidence(o.score))
                 .reduce(f32::max),
         ]
@@ -621,8 +617,7 @@ impl LocalLabeler {
                 .map(|d| instance(bounding_box(&d.rect), d.score * 100.0))
                 .collect()
         };
-        let detected = !inferred.faces.is_empty()
-            || inferred.objects.iter().any(|o| o.class == objects::PERSON);
+        let detected = !inferred.faces.is_empty() || inferred.objects.iter().any(Object::is_person);
         match name {
             "Face" => return boxed(&inferred.faces),
             "Person" if detected => {
@@ -647,19 +642,12 @@ impl LocalLabeler {
         // alone: its boxes are tight and one per object. The objects of the label or below it
         // (a Cutlery label boxes the forks, knives and spoons), else those of the detected label
         // this one refines (a Tabby Cat is the cat the detector boxed).
-        let related = |below: bool| -> Vec<Instance> {
+        // The boxes of the objects whose label `related` accepts.
+        let boxes_of = |related: &dyn Fn(usize) -> bool| -> Vec<Instance> {
             inferred
                 .objects
                 .iter()
-                .filter(|o| o.class != objects::PERSON)
-                .filter(|o| {
-                    let object = t.objects[o.class];
-                    if below {
-                        t.is_at_or_below(object, index)
-                    } else {
-                        t.is_at_or_below(index, object)
-                    }
-                })
+                .filter(|o| !o.is_person() && related(t.objects[o.class]))
                 .map(|o| instance(bounding_box(&o.rect), object_confidence(o.score)))
                 .collect()
         };
@@ -668,9 +656,9 @@ impl LocalLabeler {
                 && (t.is_at_or_below(object, index) || t.is_at_or_below(index, object))
         });
         if detector_knows {
-            let within = related(true);
+            let within = boxes_of(&|object| t.is_at_or_below(object, index));
             return if within.is_empty() {
-                related(false)
+                boxes_of(&|object| t.is_at_or_below(index, object))
             } else {
                 within
             };
@@ -839,7 +827,7 @@ fn person_extents(inferred: &Inferred) -> Vec<(Rect, f32)> {
     let mut extents: Vec<(Rect, f32)> = inferred
         .objects
         .iter()
-        .filter(|o| o.class == objects::PERSON)
+        .filter(|o| o.is_person())
         .map(|o| (o.rect, object_confidence(o.score)))
         .collect();
     for face in &inferred.faces {

@@ -50,6 +50,13 @@ pub struct Object {
     pub score: f32,
 }
 
+impl Object {
+    /// Whether the object is a person (whose boxes are `Person`'s, with the faces).
+    pub fn is_person(&self) -> bool {
+        self.class == PERSON
+    }
+}
+
 /// The input size `(height, width)` for an image: landscape and portrait photos (sides at least
 /// 5:4) get the 416×320 input, the rest the square.
 pub fn input_size(width: u32, height: u32) -> (u32, u32) {

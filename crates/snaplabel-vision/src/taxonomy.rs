@@ -104,7 +104,7 @@ impl Taxonomy {
     pub fn is_within(&self, class: usize, label: usize) -> bool {
         self.classes
             .get(class)
-            .is_some_and(|&l| l == label || self.labels[l].parents.contains(&label))
+            .is_some_and(|&l| self.is_at_or_below(l, label))
     }
 
     /// Whether label `label` is `ancestor` or has it among its parents.
