@@ -1,4 +1,5 @@
-//! Bodies of the presign HTTP API (`/api/uploads`).
+//! Bodies of the presign HTTP API: `/api/uploads` (create, history, delete), `/api/search`,
+//! `/api/labels` and `/api/exports`.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -69,6 +70,47 @@ pub struct UploadSummary {
     /// Presigned GET of the image itself (thumbnails).
     pub image_url: String,
     pub result: ResultLocation,
+}
+
+/// `GET /api/search?q=dog` (words, as typed) or `?label=Dog` (one label, as a chip names it):
+/// the guest's labeled uploads matching, newest first, a page at a time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchAnswer {
+    /// How many uploads match in all (the page holds at most `limit`).
+    pub total: usize,
+    /// The labels, parents and aliases that matched, with how many uploads carry each.
+    pub labels: Vec<crate::gallery::LabelCount>,
+    pub uploads: Vec<UploadSummary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_before: Option<String>,
+    pub expires_at: String,
+}
+
+/// `GET /api/labels`: every label of the guest's gallery with its count, most common first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GalleryLabels {
+    /// Labeled uploads in the gallery.
+    pub uploads: usize,
+    pub labels: Vec<crate::gallery::LabelCount>,
+}
+
+/// `POST /api/exports` body: `{"format": "csv"}` or `{"format": "ndjson"}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExportRequest {
+    #[serde(default)]
+    pub format: Option<String>,
+}
+
+/// `201 Created` answer to `POST /api/exports`: a presigned GET of the file (served as an
+/// attachment named `filename`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExportResponse {
+    pub url: String,
+    pub filename: String,
+    pub content_type: String,
+    /// Uploads in the file.
+    pub uploads: usize,
+    pub expires_at: String,
 }
 
 /// Cognito's pattern for identity ids (`[\w-]+:[0-9a-f-]+`, 1–55 characters): anything else is

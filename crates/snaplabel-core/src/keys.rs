@@ -4,6 +4,8 @@
 //! uploads/{owner}/{id}.{ext}   the image, PUT by the browser through a presigned URL
 //! labels/{owner}/{id}.json     the result document, written by the label function
 //! quota/{owner}/{id}           an empty marker per upload URL handed out (the guest's quota)
+//! index/{owner}/gallery.json   the guest's gallery index (labels per upload, deleted ids)
+//! exports/{owner}/{gen}.{ext}  a download of the guest's labels, named by the index generation
 //! ```
 //!
 //! `owner` is a keyed one-way function of the guest's identity id (the id itself is a bearer
@@ -18,6 +20,8 @@ use std::fmt;
 pub const UPLOADS_PREFIX: &str = "uploads/";
 pub const LABELS_PREFIX: &str = "labels/";
 pub const QUOTA_PREFIX: &str = "quota/";
+pub const INDEX_PREFIX: &str = "index/";
+pub const EXPORTS_PREFIX: &str = "exports/";
 /// The owner segment used when guest identities are not enabled.
 pub const ANONYMOUS_OWNER: &str = "anonymous";
 
@@ -59,6 +63,26 @@ impl UploadKey {
 
     pub fn owner_quota_prefix(owner: &str) -> String {
         format!("{QUOTA_PREFIX}{owner}/")
+    }
+
+    /// The guest's gallery index ([`crate::gallery`]).
+    pub fn gallery_index_key(owner: &str) -> String {
+        format!("{INDEX_PREFIX}{owner}/gallery.json")
+    }
+
+    /// A download of the guest's labels as they were at index generation `generation`.
+    pub fn export_key(owner: &str, generation: u64, extension: &str) -> String {
+        format!("{EXPORTS_PREFIX}{owner}/{generation}.{extension}")
+    }
+
+    /// The upload id of a result document's key under `labels/{owner}/`, for generated keys.
+    pub fn id_of_result_key<'a>(owner: &str, key: &'a str) -> Option<&'a str> {
+        let id = key
+            .strip_prefix(LABELS_PREFIX)?
+            .strip_prefix(owner)?
+            .strip_prefix('/')?
+            .strip_suffix(".json")?;
+        is_valid_id(id).then_some(id)
     }
 
     /// The quota marker written when this upload's URL was handed out.
@@ -185,6 +209,18 @@ mod tests {
             format!("labels/eu-west-1:6f1c2a/{ID}.json")
         );
         assert_eq!(result_key_for(&s), Some(key.result_key()));
+        assert_eq!(
+            UploadKey::id_of_result_key("eu-west-1:6f1c2a", &key.result_key()),
+            Some(ID)
+        );
+        assert_eq!(
+            UploadKey::id_of_result_key("eu-west-1:6f1c", &key.result_key()),
+            None
+        );
+        assert_eq!(
+            UploadKey::id_of_result_key("o", "labels/o/a b.jpg.json"),
+            None
+        );
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //!   (PascalCase on the wire), so code written for Rekognition reads snaplabel results unchanged.
 //! - [`result`]: the result document stored next to every upload (success or failure).
 //! - [`api`]: the presign HTTP API's request and response bodies.
+//! - [`gallery`]: a guest's gallery index (labels per upload) and label search over it.
+//! - [`export`]: the guest's labels as CSV and NDJSON downloads.
 //! - [`keys`]: the object-key layout (`uploads/…` → `labels/…`) and its parsing.
 //! - [`format`]: image formats, recognised from content bytes and MIME types.
 //! - [`error`]: stable error codes with human messages.
@@ -17,7 +19,9 @@ pub mod api;
 pub mod config;
 pub mod detect;
 pub mod error;
+pub mod export;
 pub mod format;
+pub mod gallery;
 pub mod keys;
 pub mod result;
 

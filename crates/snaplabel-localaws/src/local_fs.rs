@@ -7,15 +7,19 @@
 //! - **Whole-object reads in one go**: s3s-fs streams GET bodies in 4 KB reads, each a trip to
 //!   tokio's blocking pool (a 3 MB photo took ~57 ms over loopback); a plain GET of a whole object
 //!   is served from one read instead.
+//! - **Reads never see half a replacement**: a GET waits while a conditional write replaces the
+//!   object, so its body, ETag and checksums are one version's (compare-and-swap writers of the
+//!   gallery index rely on it).
 //! - **S3's limits and conditional writes as AWS enforces them**, so dev fails where AWS would:
-//!   user metadata over 2 KB is refused (`MetadataTooLarge`), and `If-None-Match: *` creates an
-//!   object once even under concurrent PUTs of the same key (s3s-fs checks existence before it
-//!   writes; a second PUT racing the first gets `ConditionalRequestConflict`, as on S3).
+//!   user metadata over 2 KB is refused (`MetadataTooLarge`), `If-None-Match: *` creates an
+//!   object once and `If-Match` replaces only the version read, even under concurrent PUTs of
+//!   the same key (s3s-fs checks the condition before it writes; a second conditional PUT
+//!   racing the first gets `ConditionalRequestConflict`, as on S3).
 
 use async_trait::async_trait;
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::path::{Component, Path, PathBuf};
 use std::pin::Pin;
@@ -58,20 +62,82 @@ pub struct LocalFs {
     inner: s3s_fs::FileSystem,
     root: PathBuf,
     listener: Option<Listener>,
-    /// Keys being created under `If-None-Match: *` right now.
-    creating: std::sync::Mutex<HashSet<(String, String)>>,
+    /// Keys being written under a condition (`If-None-Match: *`, `If-Match`) right now.
+    writing: std::sync::Mutex<HashSet<(String, String)>>,
+    /// Readers and conditional writers of a key exclude each other.
+    locks: KeyLocks,
 }
 
-/// Removes a key from [`LocalFs::creating`] when its conditional PUT ends, however it ends.
-struct Creating<'a> {
+/// Removes a key from [`LocalFs::writing`] when its conditional PUT ends, however it ends.
+struct Writing<'a> {
     set: &'a std::sync::Mutex<HashSet<(String, String)>>,
     key: (String, String),
 }
 
-impl Drop for Creating<'_> {
+impl Drop for Writing<'_> {
     fn drop(&mut self) {
         if let Ok(mut set) = self.set.lock() {
             set.remove(&self.key);
+        }
+    }
+}
+
+type LockMap = std::sync::Mutex<HashMap<(String, String), Arc<tokio::sync::RwLock<()>>>>;
+
+/// A read-write lock per key, made when first needed and dropped with its last holder.
+#[derive(Default)]
+struct KeyLocks {
+    map: Arc<LockMap>,
+}
+
+/// A held key lock; removes the key's entry when nobody else holds or waits for it.
+struct KeyLock<G> {
+    _guard: G,
+    map: Arc<LockMap>,
+    key: (String, String),
+}
+
+impl<G> Drop for KeyLock<G> {
+    fn drop(&mut self) {
+        if let Ok(mut map) = self.map.lock()
+            // The map's handle and this holder's: nobody else has it. Handles are only cloned
+            // under the map's mutex, so the count cannot grow meanwhile.
+            && map.get(&self.key).is_some_and(|l| Arc::strong_count(l) <= 2)
+        {
+            map.remove(&self.key);
+        }
+    }
+}
+
+impl KeyLocks {
+    fn handle(&self, bucket: &str, key: &str) -> Arc<tokio::sync::RwLock<()>> {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry((bucket.to_string(), key.to_string()))
+            .or_default()
+            .clone()
+    }
+
+    async fn read(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> KeyLock<tokio::sync::OwnedRwLockReadGuard<()>> {
+        KeyLock {
+            _guard: self.handle(bucket, key).read_owned().await,
+            map: self.map.clone(),
+            key: (bucket.to_string(), key.to_string()),
+        }
+    }
+
+    async fn write(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> KeyLock<tokio::sync::OwnedRwLockWriteGuard<()>> {
+        KeyLock {
+            _guard: self.handle(bucket, key).write_owned().await,
+            map: self.map.clone(),
+            key: (bucket.to_string(), key.to_string()),
         }
     }
 }
@@ -84,7 +150,8 @@ impl LocalFs {
             inner,
             root: root.to_path_buf(),
             listener,
-            creating: std::sync::Mutex::new(HashSet::new()),
+            writing: std::sync::Mutex::new(HashSet::new()),
+            locks: KeyLocks::default(),
         })
     }
 
@@ -175,46 +242,53 @@ impl S3 for LocalFs {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         let size = req.input.content_length.unwrap_or(0).max(0) as u64;
         let mut req = req;
-        let _creating = match &req.input.if_none_match {
-            Some(condition) if condition.is_any() => {
-                let entry = (bucket.clone(), key.clone());
-                let refusal = {
-                    let mut set = self.creating.lock().map_err(|_| s3_error!(InternalError))?;
-                    if !set.insert(entry.clone()) {
-                        Some(s3_error!(
-                            ConditionalRequestConflict,
-                            "A conflicting conditional operation is currently in progress against this resource."
-                        ))
-                    } else {
-                        None
-                    }
-                };
-                let creating = refusal.is_none().then(|| Creating {
-                    set: &self.creating,
-                    key: entry,
-                });
-                let exists = self
+        // Conditional writes to one key run one at a time; s3s-fs checks the condition before it
+        // writes, so without this two writers could both pass it.
+        let create_only = req.input.if_none_match.as_ref().is_some_and(|c| c.is_any());
+        let _writing = if create_only || req.input.if_match.is_some() {
+            let entry = (bucket.clone(), key.clone());
+            let refusal = {
+                let mut set = self.writing.lock().map_err(|_| s3_error!(InternalError))?;
+                if !set.insert(entry.clone()) {
+                    Some(s3_error!(
+                        ConditionalRequestConflict,
+                        "A conflicting conditional operation is currently in progress against this resource."
+                    ))
+                } else {
+                    None
+                }
+            };
+            let writing = refusal.is_none().then(|| Writing {
+                set: &self.writing,
+                key: entry,
+            });
+            let exists = create_only
+                && self
                     .object_path(&bucket, &key)
                     .is_some_and(|path| path.is_file());
-                if let Some(refusal) = refusal.or_else(|| {
-                    exists.then(|| {
-                        s3_error!(
-                            PreconditionFailed,
-                            "At least one of the pre-conditions you specified did not hold"
-                        )
-                    })
-                }) {
-                    // Read the body before answering, as S3 does: a client still sending it
-                    // would otherwise see the connection closed instead of the answer.
-                    if let Some(mut body) = req.input.body.take() {
-                        use futures_util::StreamExt;
-                        while let Some(Ok(_)) = body.next().await {}
-                    }
-                    return Err(refusal);
+            if let Some(refusal) = refusal.or_else(|| {
+                exists.then(|| {
+                    s3_error!(
+                        PreconditionFailed,
+                        "At least one of the pre-conditions you specified did not hold"
+                    )
+                })
+            }) {
+                // Read the body before answering, as S3 does: a client still sending it
+                // would otherwise see the connection closed instead of the answer.
+                if let Some(mut body) = req.input.body.take() {
+                    use futures_util::StreamExt;
+                    while let Some(Ok(_)) = body.next().await {}
                 }
-                creating
+                return Err(refusal);
             }
-            _ => None,
+            writing
+        } else {
+            None
+        };
+        let _replacing = match &_writing {
+            Some(_) => Some(self.locks.write(&bucket, &key).await),
+            None => None,
         };
         let response = self.inner.put_object(req).await?;
         let etag = etag_string(response.output.e_tag.as_ref());
@@ -268,6 +342,11 @@ impl S3 for LocalFs {
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let whole = req.input.range.is_none() && req.input.part_number.is_none();
         let path = self.object_path(&req.input.bucket, &req.input.key);
+        // Not while a conditional write replaces the object: s3s-fs renames the new body into
+        // place, then saves its ETag and checksums, and opens the file before it loads them; a
+        // read in between would pair one version's body with another's ETag (a compare-and-swap
+        // built on it drops the newer version's change) or checksum (the SDK refuses the body).
+        let _reading = self.locks.read(&req.input.bucket, &req.input.key).await;
         // s3s-fs answers first: it validates the request and sets every header.
         let mut response = self.inner.get_object(req).await?;
         let length = response.output.content_length.unwrap_or(-1);

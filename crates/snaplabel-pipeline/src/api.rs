@@ -10,6 +10,7 @@
 //! prefix in the bucket. Failures of the services behind it are answered with a generic message
 //! and a request id; the details go to the log under that id.
 
+use crate::gallery::Gallery;
 use crate::identity::{IdentityError, IdentityVerifier};
 use crate::store::{ObjectStore, PresignRequest};
 use bytes::Bytes;
@@ -18,6 +19,7 @@ use snaplabel_core::api::{
     UploadHistory, UploadSummary, filename_from_metadata, filename_metadata,
 };
 use snaplabel_core::config::Settings;
+use snaplabel_core::gallery::MAX_QUERY_CHARS;
 use snaplabel_core::keys::{UploadKey, upload_id, upload_id_time_ms};
 use snaplabel_core::{ErrorBody, ErrorCode, ImageFormat};
 use std::collections::BTreeMap;
@@ -49,17 +51,21 @@ impl From<ErrorBody> for Refusal {
     }
 }
 
-/// `?limit=N&before=ID` of the history listing.
-struct Query {
-    limit: usize,
-    before: Option<String>,
+/// `?limit=N&before=ID` of the history listing and the search (`q`, `label`).
+pub(crate) struct Query {
+    pub limit: usize,
+    pub before: Option<String>,
+    pub q: Option<String>,
+    pub label: Option<String>,
 }
 
 impl Query {
-    fn parse(query: &str) -> Result<Query, ErrorBody> {
+    pub(crate) fn parse(query: &str) -> Result<Query, ErrorBody> {
         let mut q = Query {
             limit: DEFAULT_HISTORY_PAGE,
             before: None,
+            q: None,
+            label: None,
         };
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -87,6 +93,28 @@ impl Query {
                         "before must be an upload id",
                     ));
                 }
+                "q" | "label" => {
+                    let text = percent_encoding::percent_decode_str(&value.replace('+', " "))
+                        .decode_utf8()
+                        .map_err(|_| {
+                            ErrorBody::new(
+                                ErrorCode::MalformedRequest,
+                                format!("{name} must be UTF-8 text"),
+                            )
+                        })?
+                        .into_owned();
+                    if text.chars().count() > MAX_QUERY_CHARS {
+                        return Err(ErrorBody::new(
+                            ErrorCode::MalformedRequest,
+                            format!("{name} may be at most {MAX_QUERY_CHARS} characters"),
+                        ));
+                    }
+                    if name == "q" {
+                        q.q = Some(text);
+                    } else {
+                        q.label = Some(text);
+                    }
+                }
                 _ => {}
             }
         }
@@ -95,7 +123,8 @@ impl Query {
 }
 
 pub struct ApiHandler {
-    store: Arc<dyn ObjectStore>,
+    pub(crate) store: Arc<dyn ObjectStore>,
+    pub(crate) gallery: Gallery,
     identity: Arc<dyn IdentityVerifier>,
     config: Settings,
 }
@@ -107,6 +136,7 @@ impl ApiHandler {
         config: Settings,
     ) -> Self {
         ApiHandler {
+            gallery: Gallery::new(store.clone()),
             store,
             identity,
             config,
@@ -118,7 +148,7 @@ impl ApiHandler {
     }
 
     /// The caller's owner segment, from its `Authorization` header.
-    async fn owner(
+    pub(crate) async fn owner(
         &self,
         authorization: Option<&str>,
         request_id: &str,
@@ -282,29 +312,38 @@ impl ApiHandler {
             .before
             .as_deref()
             .map(|id| UploadKey::older_than(&owner, id));
-        let page = self
-            .store
-            .list(
-                &UploadKey::owner_uploads_prefix(&owner),
+        // The gallery index names the labeled uploads (no HEAD each) and the deleted ones (an
+        // image whose deletion failed half-way is not shown again).
+        let prefix = UploadKey::owner_uploads_prefix(&owner);
+        let (page, gallery) = tokio::join!(
+            self.store.list(
+                &prefix,
                 query.limit as u32 + 1,
                 start_after.as_deref(),
-                None,
-            )
-            .await
-            .map_err(storage)?;
+                None
+            ),
+            self.gallery.load(&owner)
+        );
+        let (page, gallery) = (page.map_err(storage)?, gallery.map_err(storage)?.index);
         let mut listed: Vec<_> = page
             .objects
             .into_iter()
             .filter_map(|o| Some((UploadKey::parse(&o.key)?, o.size, o.last_modified)))
+            .filter(|(parsed, _, _)| !gallery.deleted.contains(&parsed.id))
             .collect();
         let more = listed.len() > query.limit || page.next_token.is_some();
         listed.truncate(query.limit);
         let expires_in = Duration::from_secs(self.config.url_expiry_secs);
         let mut uploads = Vec::with_capacity(listed.len());
         for chunk in listed.chunks(HISTORY_CONCURRENCY) {
-            let summaries = chunk
-                .iter()
-                .map(|(parsed, size, modified)| self.summary(parsed, *size, *modified, expires_in));
+            let summaries = chunk.iter().map(|(parsed, size, modified)| async {
+                let filename = match gallery.uploads.get(&parsed.id) {
+                    Some(entry) => entry.file.clone(),
+                    None => self.filename_of(parsed).await?,
+                };
+                self.summary(parsed, *size, *modified, filename, expires_in)
+                    .await
+            });
             for summary in futures::future::join_all(summaries).await {
                 uploads.push(summary.map_err(storage)?);
             }
@@ -321,21 +360,29 @@ impl ApiHandler {
         })
     }
 
-    /// One history entry: the original file name (from the object's metadata) and fresh URLs.
-    async fn summary(
+    /// The original file name of an upload, from the image's metadata.
+    async fn filename_of(
+        &self,
+        parsed: &UploadKey,
+    ) -> Result<Option<String>, crate::store::StoreError> {
+        Ok(self
+            .store
+            .head(&parsed.to_string())
+            .await?
+            .and_then(|m| m.metadata.get(FILENAME_METADATA).cloned())
+            .map(|n| filename_from_metadata(&n)))
+    }
+
+    /// One history entry with fresh URLs.
+    pub(crate) async fn summary(
         &self,
         parsed: &UploadKey,
         size: u64,
         modified: Option<SystemTime>,
+        filename: Option<String>,
         expires_in: Duration,
     ) -> Result<UploadSummary, crate::store::StoreError> {
         let key = parsed.to_string();
-        let filename = self
-            .store
-            .head(&key)
-            .await?
-            .and_then(|m| m.metadata.get(FILENAME_METADATA).cloned())
-            .map(|n| filename_from_metadata(&n));
         let image = self
             .store
             .presign(PresignRequest::Get { key: key.clone() }, expires_in)
@@ -357,7 +404,7 @@ impl ApiHandler {
 
     /// Where a result document will be, with HEAD and GET presigned separately (the method is part
     /// of a SigV4 signature).
-    async fn result_location(
+    pub(crate) async fn result_location(
         &self,
         key: String,
         expires_in: Duration,
@@ -440,7 +487,7 @@ fn parse_create_request(body: &[u8]) -> Result<CreateUploadRequest, ErrorBody> {
     }
 }
 
-fn json_kind(v: &serde_json::Value) -> &'static str {
+pub(crate) fn json_kind(v: &serde_json::Value) -> &'static str {
     match v {
         serde_json::Value::Null => "null",
         serde_json::Value::Bool(_) => "a boolean",
@@ -453,7 +500,7 @@ fn json_kind(v: &serde_json::Value) -> &'static str {
 
 /// A storage failure as the caller sees it: generic, with the request id (added by `handle`);
 /// the detail goes to the log under that id.
-fn storage_error(err: crate::store::StoreError, request_id: &str) -> Refusal {
+pub(crate) fn storage_error(err: crate::store::StoreError, request_id: &str) -> Refusal {
     let error = aws_sdk_s3::error::DisplayErrorContext(&err);
     tracing::error!(request_id, code = "storage_failed", error = %error, "object storage failed");
     ErrorBody::new(
@@ -480,7 +527,7 @@ fn human_bytes(n: u64) -> String {
     }
 }
 
-fn rfc3339(t: SystemTime) -> String {
+pub(crate) fn rfc3339(t: SystemTime) -> String {
     let t = time::OffsetDateTime::from(t)
         .replace_nanosecond(0)
         .unwrap_or_else(|_| time::OffsetDateTime::from(t));

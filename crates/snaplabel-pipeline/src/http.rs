@@ -12,7 +12,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use snaplabel_core::config::Settings;
@@ -101,15 +101,9 @@ async fn create_upload(
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
-    let body = match body {
+    let body = match read_body(body) {
         Ok(body) => body,
-        Err(rejection) => {
-            return Refusal::from(ErrorBody::new(
-                ErrorCode::MalformedRequest,
-                format!("the request body could not be read ({rejection}); it may be at most {MAX_REQUEST_BYTES} bytes"),
-            ))
-            .into_response_for(&id);
-        }
+        Err(refusal) => return refusal.into_response_for(&id),
     };
     match api
         .create_upload(authorization(&headers), &body, &id.0)
@@ -136,12 +130,101 @@ async fn list_uploads(
     }
 }
 
-async fn method_not_allowed(id: RequestId, method: Method) -> Response {
-    Refusal::from(ErrorBody::new(
-        ErrorCode::MethodNotAllowed,
-        format!("{method} is not allowed here; use POST or GET"),
-    ))
-    .into_response_for(&id)
+/// Reads a small JSON body, or refuses it with the reason.
+fn read_body(
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Bytes, Refusal> {
+    body.map_err(|rejection| {
+        Refusal::from(ErrorBody::new(
+            ErrorCode::MalformedRequest,
+            format!("the request body could not be read ({rejection}); it may be at most {MAX_REQUEST_BYTES} bytes"),
+        ))
+    })
+}
+
+async fn search(
+    State(api): State<Arc<ApiHandler>>,
+    id: RequestId,
+    headers: HeaderMap,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Response {
+    let query = query.unwrap_or_default();
+    match api.search(authorization(&headers), &query, &id.0).await {
+        Ok(answer) => json(StatusCode::OK, &answer),
+        Err(refusal) => refusal.into_response_for(&id),
+    }
+}
+
+async fn gallery_labels(
+    State(api): State<Arc<ApiHandler>>,
+    id: RequestId,
+    headers: HeaderMap,
+) -> Response {
+    match api.gallery_labels(authorization(&headers), &id.0).await {
+        Ok(labels) => json(StatusCode::OK, &labels),
+        Err(refusal) => refusal.into_response_for(&id),
+    }
+}
+
+async fn delete_upload(
+    State(api): State<Arc<ApiHandler>>,
+    id: RequestId,
+    headers: HeaderMap,
+    axum::extract::Path(path): axum::extract::Path<Vec<(String, String)>>,
+) -> Response {
+    let upload = path
+        .iter()
+        .find(|(name, _)| name == "id")
+        .map(|(_, value)| value.as_str())
+        .unwrap_or_default();
+    match api
+        .delete_upload(authorization(&headers), upload, &id.0)
+        .await
+    {
+        Ok(()) => {
+            let mut response = StatusCode::NO_CONTENT.into_response();
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(refusal) => refusal.into_response_for(&id),
+    }
+}
+
+async fn create_export(
+    State(api): State<Arc<ApiHandler>>,
+    id: RequestId,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let body = match read_body(body) {
+        Ok(body) => body,
+        Err(refusal) => return refusal.into_response_for(&id),
+    };
+    match api.export(authorization(&headers), &body, &id.0).await {
+        Ok(export) => json(StatusCode::CREATED, &export),
+        Err(refusal) => refusal.into_response_for(&id),
+    }
+}
+
+/// A handler answering `405`, naming the methods the path allows.
+fn method_not_allowed(
+    allowed: &'static str,
+) -> impl Fn(RequestId, Method) -> futures::future::BoxFuture<'static, Response>
++ Clone
++ Send
++ Sync
++ 'static {
+    move |id: RequestId, method: Method| {
+        Box::pin(async move {
+            Refusal::from(ErrorBody::new(
+                ErrorCode::MethodNotAllowed,
+                format!("{method} is not allowed here; use {allowed}"),
+            ))
+            .into_response_for(&id)
+        })
+    }
 }
 
 /// JSON `not_found` for every path the API does not serve.
@@ -192,17 +275,43 @@ pub fn cors(settings: &Settings, methods: &[Method], headers: &[HeaderName]) -> 
         .max_age(Duration::from_secs(600))
 }
 
-/// The API's routes (`/api/uploads`, also under one leading segment such as an API Gateway
-/// stage) with their layers, for merging into a bigger router (which adds [`with_request_id`]).
-/// Other `/api/…` paths answer a JSON `not_found`.
+/// The API's routes (`/api/uploads`, `/api/uploads/{id}`, `/api/search`, `/api/labels`,
+/// `/api/exports`, each also under one leading segment such as an API Gateway stage) with their
+/// layers, for merging into a bigger router (which adds [`with_request_id`]). Other `/api/…`
+/// paths answer a JSON `not_found`.
 pub fn api_routes(api: Arc<ApiHandler>) -> Router {
     let settings = api.config().clone();
-    let uploads = post(create_upload)
-        .get(list_uploads)
-        .fallback(method_not_allowed);
-    Router::new()
-        .route("/api/uploads", uploads.clone())
-        .route("/{stage}/api/uploads", uploads)
+    let routes: [(&str, axum::routing::MethodRouter<Arc<ApiHandler>>); 5] = [
+        (
+            "/api/uploads",
+            post(create_upload)
+                .get(list_uploads)
+                .fallback(method_not_allowed("POST or GET")),
+        ),
+        (
+            "/api/uploads/{id}",
+            delete(delete_upload).fallback(method_not_allowed("DELETE")),
+        ),
+        (
+            "/api/search",
+            get(search).fallback(method_not_allowed("GET")),
+        ),
+        (
+            "/api/labels",
+            get(gallery_labels).fallback(method_not_allowed("GET")),
+        ),
+        (
+            "/api/exports",
+            post(create_export).fallback(method_not_allowed("POST")),
+        ),
+    ];
+    let mut router = Router::new();
+    for (path, route) in routes {
+        router = router
+            .route(path, route.clone())
+            .route(&format!("/{{stage}}{path}"), route);
+    }
+    router
         .route("/api/{*rest}", axum::routing::any(not_found))
         .with_state(api)
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
@@ -215,7 +324,7 @@ pub fn api_routes(api: Arc<ApiHandler>) -> Router {
         ))
         .layer(cors(
             &settings,
-            &[Method::GET, Method::POST, Method::OPTIONS],
+            &[Method::GET, Method::POST, Method::DELETE, Method::OPTIONS],
             &[header::AUTHORIZATION, header::CONTENT_TYPE],
         ))
         .layer(axum::middleware::from_fn(preflight_no_content))

@@ -6,19 +6,24 @@
 //! - every upload under `uploads/` ends in exactly one document, success or failure, so no
 //!   client polls forever;
 //! - a redelivered event for the same bytes (same ETag) leaves the existing document untouched;
-//! - the size is checked before downloading, the header before decoding.
+//! - the size is checked before downloading, the header before decoding;
+//! - a generated upload's document is followed by its entry in the owner's gallery index, and an
+//!   upload its owner deleted gets neither (a late event or re-scan cannot bring it back).
 //!
 //! Only infrastructure failures (the store unreachable even for writing the failure document)
 //! make the handler return an error, so that Lambda delivers the event again.
 
+use crate::gallery::Gallery;
 use crate::labeler::{LabelRequest, Labeler};
 use crate::store::{ObjectMeta, ObjectStore, StoreError};
 pub use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
 /// Displays an error with its sources, for log lines (any error type, not only the SDK's).
 use aws_sdk_s3::error::DisplayErrorContext;
 use bytes::Bytes;
+use snaplabel_core::api::{FILENAME_METADATA, filename_from_metadata};
 use snaplabel_core::detect::DetectOptions;
-use snaplabel_core::keys::{decode_event_key, result_key_for};
+use snaplabel_core::gallery::IndexEntry;
+use snaplabel_core::keys::{UploadKey, decode_event_key, result_key_for};
 use snaplabel_core::result::{ImageInfo, ResultDocument, SourceObject, Timings};
 use snaplabel_core::{ErrorBody, ErrorCode};
 use snaplabel_imageio::Limits;
@@ -105,6 +110,7 @@ impl EventReport {
 
 pub struct LabelHandler {
     store: Arc<dyn ObjectStore>,
+    gallery: Gallery,
     labeler: Arc<dyn Labeler>,
     settings: LabelSettings,
 }
@@ -116,6 +122,7 @@ impl LabelHandler {
         settings: LabelSettings,
     ) -> Self {
         LabelHandler {
+            gallery: Gallery::new(store.clone()),
             store,
             labeler,
             settings,
@@ -169,11 +176,26 @@ impl LabelHandler {
     }
 
     async fn label_and_write(&self, key: &str, result_key: String) -> RecordOutcome {
-        match self.label_to_document(key, &result_key).await {
+        let upload = UploadKey::parse(key);
+        let mut file = None;
+        match self.label_to_document(key, &result_key, &mut file).await {
             Ok(Some(document)) => {
                 let error = document.error_code();
+                if error == Some(ErrorCode::ObjectMissing)
+                    && let Some(upload) = &upload
+                    && self.was_deleted(upload).await
+                {
+                    tracing::info!("deleted by its owner; not labeled");
+                    return RecordOutcome::Ignored {
+                        key: key.to_string(),
+                        reason: "deleted by its owner".into(),
+                    };
+                }
                 match self.write(&result_key, &document).await {
                     Ok(()) => {
+                        if let Some(upload) = &upload {
+                            self.index(upload, &document, file).await;
+                        }
                         match &document.error {
                             None => {
                                 tracing::info!(result_key = %result_key, labels = ?document.label_names(), ms = document.timings_ms.total, "labeled")
@@ -216,11 +238,40 @@ impl LabelHandler {
         }
     }
 
-    /// `Ok(None)` when an up-to-date document already exists.
+    /// Whether the owner deleted this upload (an error reading the index counts as not).
+    async fn was_deleted(&self, upload: &UploadKey) -> bool {
+        match self.gallery.load(&upload.owner).await {
+            Ok(loaded) => loaded.index.deleted.contains(&upload.id),
+            Err(_) => false,
+        }
+    }
+
+    /// Adds the upload to its owner's gallery index. A failure is logged, not retried here: the
+    /// document exists, and the next search's repair adds what the index misses.
+    async fn index(&self, upload: &UploadKey, document: &ResultDocument, file: Option<String>) {
+        let entry = IndexEntry::from_result(document, upload.format.extension(), file);
+        let added = self
+            .gallery
+            .update(&upload.owner, |index| index.add(&upload.id, entry.clone()))
+            .await;
+        match added {
+            Ok(index) if index.deleted.contains(&upload.id) => {
+                tracing::info!("deleted by its owner while it was labeled; left out of the gallery")
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %DisplayErrorContext(&e), "gallery index not updated; the next search repairs it")
+            }
+        }
+    }
+
+    /// The document (and, in `file`, the upload's original file name); `Ok(None)` when an
+    /// up-to-date document already exists.
     async fn label_to_document(
         &self,
         key: &str,
         result_key: &str,
+        file: &mut Option<String>,
     ) -> Result<Option<ResultDocument>, StoreError> {
         let started = Instant::now();
         let mut source = SourceObject {
@@ -257,6 +308,10 @@ impl LabelHandler {
         if is_result_of(existing?.as_ref(), &meta) {
             return Ok(None);
         }
+        *file = meta
+            .metadata
+            .get(FILENAME_METADATA)
+            .map(|n| filename_from_metadata(n));
         source.size = meta.size;
         source.etag = meta.etag.clone();
         if meta.size == 0 {
@@ -335,12 +390,13 @@ impl LabelHandler {
         };
         let labeled = self.labeler.label(request).await;
         let timings = timings_since(started, download_ms, ms(label_started));
-        Ok(Some(match labeled {
+        let document = match labeled {
             Ok(detection) => {
                 ResultDocument::success(source, image, self.labeler.info(), detection, timings)
             }
             Err(error) => ResultDocument::failure(source, Some(image), error, timings),
-        }))
+        };
+        Ok(Some(document))
     }
 
     async fn write(&self, result_key: &str, document: &ResultDocument) -> Result<(), StoreError> {

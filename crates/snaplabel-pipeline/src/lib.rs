@@ -14,6 +14,8 @@
 pub mod api;
 pub mod aws;
 pub mod event;
+pub mod gallery;
+pub mod gallery_api;
 pub mod http;
 pub mod identity;
 pub mod jwks;

@@ -62,8 +62,31 @@ pub struct PresignedRequest {
     pub headers: BTreeMap<String, String>,
 }
 
+/// A precondition on a write, as S3 conditional writes express it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteCondition {
+    /// `If-None-Match: *`: only if the key does not exist.
+    Absent,
+    /// `If-Match: <etag>`: only if the object is still the one read (compare-and-swap).
+    Matches(String),
+}
+
+/// How an object is written, beyond its body and type.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PutOptions {
+    /// User metadata (`x-amz-meta-*`).
+    pub metadata: BTreeMap<String, String>,
+    pub condition: Option<WriteCondition>,
+    /// `Content-Disposition`, returned with every GET (downloads named by the server).
+    pub content_disposition: Option<String>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// A conditional write was refused: the object changed since it was read (412), or another
+    /// conditional write to it was in progress (409). Read again and retry.
+    #[error("conditional write to {key} refused: the object changed")]
+    Conflict { key: String },
     /// The object exceeded the size the caller allowed (checked before reading it).
     #[error("object is {size} bytes, over the {limit}-byte limit")]
     TooLarge { size: u64, limit: u64 },
@@ -88,13 +111,30 @@ pub trait ObjectStore: Send + Sync {
         key: &str,
         max_bytes: u64,
     ) -> Result<Option<(ObjectMeta, Bytes)>, StoreError>;
+    /// Writes an object unconditionally.
     async fn put(
         &self,
         key: &str,
         body: Bytes,
         content_type: &str,
         metadata: BTreeMap<String, String>,
+    ) -> Result<(), StoreError> {
+        let options = PutOptions {
+            metadata,
+            ..PutOptions::default()
+        };
+        self.put_with(key, body, content_type, options).await
+    }
+    /// Writes an object; a refused [`WriteCondition`] is [`StoreError::Conflict`].
+    async fn put_with(
+        &self,
+        key: &str,
+        body: Bytes,
+        content_type: &str,
+        options: PutOptions,
     ) -> Result<(), StoreError>;
+    /// Deletes an object; deleting one that does not exist succeeds, as on S3.
+    async fn delete(&self, key: &str) -> Result<(), StoreError>;
     /// Lists keys under `prefix` in ascending key order, from after `start_after` when given
     /// (continuing with `token` from a previous page).
     async fn list(
@@ -249,23 +289,56 @@ impl ObjectStore for S3Store {
         )))
     }
 
-    async fn put(
+    async fn put_with(
         &self,
         key: &str,
         body: Bytes,
         content_type: &str,
-        metadata: BTreeMap<String, String>,
+        options: PutOptions,
     ) -> Result<(), StoreError> {
-        self.client
+        let (if_match, if_none_match) = match options.condition {
+            Some(WriteCondition::Absent) => (None, Some("*".to_string())),
+            Some(WriteCondition::Matches(etag)) => (Some(etag), None),
+            None => (None, None),
+        };
+        let conditional = if_match.is_some() || if_none_match.is_some();
+        let sent = self
+            .client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
             .content_type(content_type)
-            .set_metadata(Some(metadata.into_iter().collect()))
+            .set_metadata(Some(options.metadata.into_iter().collect()))
+            .set_content_disposition(options.content_disposition)
+            .set_if_match(if_match)
+            .set_if_none_match(if_none_match)
             .body(body.into())
             .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(()),
+            Err(err)
+                if conditional
+                    && err
+                        .raw_response()
+                        .is_some_and(|r| matches!(r.status().as_u16(), 409 | 412)) =>
+            {
+                Err(StoreError::Conflict {
+                    key: key.to_string(),
+                })
+            }
+            Err(err) => Err(backend("PUT", key, err)),
+        }
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
             .await
-            .map_err(|e| backend("PUT", key, e))?;
+            .map_err(|e| backend("DELETE", key, e))?;
         Ok(())
     }
 
