@@ -4,7 +4,8 @@
 //!   become their long form, `{"Fn::Sub": …}`) so tests can reason about it as JSON.
 //! - [`Template::violations`] lists every broken deployment invariant: the label trigger is
 //!   limited to `uploads/`, buckets are private and encrypted, no IAM `Allow` uses wildcard
-//!   actions or `Resource: "*"` on S3, guests get no S3 access, CORS is not open to any site,
+//!   actions or `Resource: "*"` on S3, only the presign function deletes and only under
+//!   `uploads/` and `labels/`, guests get no S3 access, CORS is not open to any site,
 //!   what a guest can cost is bounded (reserved concurrency, upload quota, decode memory), every
 //!   response of the distribution carries the security headers, and failures raise alarms.
 //! - [`browser_config`] turns the stack outputs into the app's `config.json`.
@@ -274,6 +275,21 @@ impl Template {
             }
             if statement.get("NotAction").is_some() || statement.get("NotResource").is_some() {
                 found.push(format!("{name}: Allow with NotAction/NotResource"));
+            }
+            // Deleting is the owner's act through the presign API, on what guests own.
+            if actions.iter().any(|a| a == "s3:DeleteObject") {
+                if !name.starts_with("PresignFunction.") {
+                    found.push(format!(
+                        "{name}: s3:DeleteObject granted outside the presign function"
+                    ));
+                }
+                for resource in strings(&statement["Resource"]) {
+                    if !(resource.ends_with("/uploads/*") || resource.ends_with("/labels/*")) {
+                        found.push(format!(
+                            "{name}: s3:DeleteObject beyond the guest-owned prefixes: {resource:?}"
+                        ));
+                    }
+                }
             }
             if names_s3(&actions) {
                 for resource in strings(&statement["Resource"]) {

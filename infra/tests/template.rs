@@ -50,16 +50,18 @@ fn the_label_function_reads_uploads_and_writes_only_results() {
     let bucket = "arn:${AWS::Partition}:s3:::${NamePrefix}-images-${AWS::AccountId}-${AWS::Region}";
     let grants = s3_grants(&t, "LabelFunction");
     let expected: Vec<(String, String)> = [
+        ("s3:GetObject", format!("{bucket}/index/*")),
         ("s3:GetObject", format!("{bucket}/labels/*")),
         ("s3:GetObject", format!("{bucket}/uploads/*")),
         ("s3:ListBucket", bucket.to_string()),
+        ("s3:PutObject", format!("{bucket}/index/*")),
         ("s3:PutObject", format!("{bucket}/labels/*")),
     ]
     .into_iter()
     .map(|(a, r)| (a.to_string(), r))
     .collect();
     assert_eq!(grants, expected);
-    // Listing is limited to the two prefixes.
+    // Listing is limited to its prefixes.
     let list = t
         .statements_of("LabelFunction")
         .into_iter()
@@ -67,7 +69,7 @@ fn the_label_function_reads_uploads_and_writes_only_results() {
         .unwrap();
     assert_eq!(
         strings(&list["Condition"]["StringLike"]["s3:prefix"]),
-        ["uploads/*", "labels/*"]
+        ["uploads/*", "labels/*", "index/*"]
     );
     // Rekognition only when that labeler is chosen.
     let policies = &t.0["Resources"]["LabelFunction"]["Properties"]["Policies"][0]["Statement"];
@@ -90,9 +92,15 @@ fn the_presign_function_signs_only_for_its_prefixes_and_never_calls_cognito() {
     let bucket = "arn:${AWS::Partition}:s3:::${NamePrefix}-images-${AWS::AccountId}-${AWS::Region}";
     let grants = s3_grants(&t, "PresignFunction");
     let expected: Vec<(String, String)> = [
+        ("s3:DeleteObject", format!("{bucket}/labels/*")),
+        ("s3:DeleteObject", format!("{bucket}/uploads/*")),
+        ("s3:GetObject", format!("{bucket}/exports/*")),
+        ("s3:GetObject", format!("{bucket}/index/*")),
         ("s3:GetObject", format!("{bucket}/labels/*")),
         ("s3:GetObject", format!("{bucket}/uploads/*")),
         ("s3:ListBucket", bucket.to_string()),
+        ("s3:PutObject", format!("{bucket}/exports/*")),
+        ("s3:PutObject", format!("{bucket}/index/*")),
         ("s3:PutObject", format!("{bucket}/quota/*")),
         ("s3:PutObject", format!("{bucket}/uploads/*")),
     ]
@@ -235,7 +243,7 @@ fn parameters_choose_labeler_memory_architecture_size_origin_and_retention() {
         .filter(|r| r.get("ExpirationInDays") == Some(&serde_json::json!({"Ref": "RetentionDays"})))
         .map(|r| &r["Prefix"])
         .collect();
-    assert_eq!(expiring, ["uploads/", "labels/"]);
+    assert_eq!(expiring, ["uploads/", "labels/", "index/"]);
     // The zips `cargo xtask lambda` writes next to the template.
     let code = |f: &str| t.0["Resources"][f]["Properties"]["CodeUri"].clone();
     assert_eq!(code("LabelFunction"), "build/snaplabel-label.zip");
@@ -289,6 +297,16 @@ fn each_way_of_breaking_an_invariant_is_caught() {
             "Action: [s3:PutObject, s3:GetObject]\n              Resource: !Sub \"arn:${AWS::Partition}:s3:::${NamePrefix}-images-${AWS::AccountId}-${AWS::Region}/uploads/*\"",
             "Action: [s3:PutObject, s3:GetObject]\n              Resource: \"*\"",
             "S3 Allow on resource \"*\"",
+        ),
+        (
+            "Action: [s3:GetObject, s3:PutObject]\n              Resource: !Sub \"arn:${AWS::Partition}:s3:::${NamePrefix}-images-${AWS::AccountId}-${AWS::Region}/index/*\"\n            # Lets",
+            "Action: [s3:GetObject, s3:PutObject, s3:DeleteObject]\n              Resource: !Sub \"arn:${AWS::Partition}:s3:::${NamePrefix}-images-${AWS::AccountId}-${AWS::Region}/index/*\"\n            # Lets",
+            "LabelFunction.Policies[0]: s3:DeleteObject granted outside the presign function",
+        ),
+        (
+            "                - !Sub \"arn:${AWS::Partition}:s3:::${NamePrefix}-images-${AWS::AccountId}-${AWS::Region}/labels/*\"\n",
+            "                - !Sub \"arn:${AWS::Partition}:s3:::${NamePrefix}-images-${AWS::AccountId}-${AWS::Region}/quota/*\"\n",
+            "s3:DeleteObject beyond the guest-owned prefixes",
         ),
         (
             "BlockPublicPolicy: true",

@@ -65,7 +65,7 @@ async fn search_finds_uploads_by_label_newest_first_with_counts() {
 
     let (status, answer) = h.api_call("GET", "/api/search?q=format+png", "").await;
     assert_eq!(status, 200, "{answer}");
-    assert_eq!(Harness::ids(&answer), [coffee.clone(), cat.clone()]);
+    assert_eq!(Harness::ids(&answer), [coffee.as_str(), cat.as_str()]);
     assert_eq!(answer["total"], 2);
     assert_eq!(
         answer["labels"],
@@ -92,7 +92,7 @@ async fn search_finds_uploads_by_label_newest_first_with_counts() {
     let (_, exact) = h
         .api_call("GET", "/api/search?label=via%20s3object&limit=2", "")
         .await;
-    assert_eq!(Harness::ids(&exact), [moto.clone(), coffee.clone()]);
+    assert_eq!(Harness::ids(&exact), [moto.as_str(), coffee.as_str()]);
     assert_eq!(exact["total"], 3);
     let next = exact["next_before"].as_str().unwrap();
     let (_, rest) = h
@@ -102,7 +102,7 @@ async fn search_finds_uploads_by_label_newest_first_with_counts() {
             "",
         )
         .await;
-    assert_eq!(Harness::ids(&rest), [cat.clone()]);
+    assert_eq!(Harness::ids(&rest), [cat.as_str()]);
     assert!(rest.get("next_before").is_none());
 
     let (_, labels) = h.api_call("GET", "/api/labels", "").await;
@@ -191,9 +191,9 @@ async fn a_deleted_upload_is_gone_and_stays_gone() {
     assert!(image.is_err(), "the image is deleted");
 
     let (_, history) = h.api_call("GET", "/api/uploads", "").await;
-    assert_eq!(Harness::ids(&history), [keep.clone()]);
+    assert_eq!(Harness::ids(&history), [keep.as_str()]);
     let (_, found) = h.api_call("GET", "/api/search?q=png", "").await;
-    assert_eq!(Harness::ids(&found), [keep.clone()]);
+    assert_eq!(Harness::ids(&found), [keep.as_str()]);
 
     // A late event for the deleted upload writes nothing.
     let outcome = h.labels.label_key(&gone_key).await;
@@ -216,7 +216,7 @@ async fn a_deleted_upload_is_gone_and_stays_gone() {
         "{outcome:?}"
     );
     let (_, found) = h.api_call("GET", "/api/search?q=png", "").await;
-    assert_eq!(Harness::ids(&found), [keep.clone()]);
+    assert_eq!(Harness::ids(&found), [keep.as_str()]);
     assert!(
         h.read_result(&format!("labels/anonymous/{gone}.json"))
             .await
@@ -267,7 +267,7 @@ async fn the_index_is_rebuilt_from_the_result_documents() {
         .await
         .unwrap();
     let (_, found) = h.api_call("GET", "/api/search?q=s3object", "").await;
-    assert_eq!(Harness::ids(&found), [b.clone(), a.clone()]);
+    assert_eq!(Harness::ids(&found), [b.as_str(), a.as_str()]);
     assert_eq!(
         found["uploads"][0]["filename"], "b.jpg",
         "names come back from the images"
