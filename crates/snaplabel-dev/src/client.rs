@@ -1,6 +1,7 @@
 //! What the browser does, in Rust: get a guest identity and a token proving it (Cognito `GetId`
 //! and `GetOpenIdToken`, through `aws-sdk-cognitoidentity`), ask for upload URLs, PUT the photo,
-//! poll HEAD until the result exists, read it, list the history. Used by the tests and by
+//! poll HEAD until the result exists, read it, list the history, search the gallery, delete an
+//! upload, export the labels. Used by the tests and by
 //! `snaplabel dev-bench`, and a readable reference for any other client.
 
 use bytes::Bytes;
@@ -230,5 +231,51 @@ impl GuestClient {
             .send()
             .await?;
         Ok((response.status().as_u16(), response.json().await?))
+    }
+
+    /// Any API call with the guest's token: the status and the JSON answer (`null` when empty).
+    pub async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Result<(u16, Value), ClientError> {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.app_url))
+            .query(query)
+            .header("authorization", &self.authorization);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        let text = response.text().await?;
+        let json = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text)?
+        };
+        Ok((status, json))
+    }
+
+    /// `GET /api/search?q={words}`: the status and the answer.
+    pub async fn search(&self, words: &str) -> Result<(u16, Value), ClientError> {
+        self.api(reqwest::Method::GET, "/api/search", &[("q", words)], None)
+            .await
+    }
+
+    /// `DELETE /api/uploads/{id}`: the status.
+    pub async fn delete(&self, id: &str) -> Result<u16, ClientError> {
+        let (status, _) = self
+            .api(
+                reqwest::Method::DELETE,
+                &format!("/api/uploads/{id}"),
+                &[],
+                None,
+            )
+            .await?;
+        Ok(status)
     }
 }

@@ -494,3 +494,99 @@ async fn a_guest_gets_its_hourly_quota_of_upload_links_and_new_guests_are_thrott
         "of 60 GetId at once, {throttled} were throttled"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_guest_can_neither_find_delete_nor_export_someone_elses_photos() {
+    let dev = Dev::start(&[]).await;
+    let victim = GuestClient::connect(&dev.app).await.unwrap();
+    let created = victim
+        .upload("my cat.png", "image/png", photo("chelsea.png"))
+        .await
+        .unwrap();
+    let doc = victim
+        .result(&created, Polling::backoff(MINUTE))
+        .await
+        .unwrap();
+    assert_eq!(doc["status"], "ok", "{doc}");
+    let id = created["id"].as_str().unwrap();
+    let (status, found) = victim.search("cat").await.unwrap();
+    assert_eq!((status, found["total"].as_u64()), (200, Some(1)), "{found}");
+    assert_eq!(found["uploads"][0]["filename"], "my cat.png");
+
+    let attacker = GuestClient::connect(&dev.app).await.unwrap();
+    let (_, theirs) = attacker.search("cat").await.unwrap();
+    assert_eq!(theirs["total"], 0, "{theirs}");
+    let (_, labels) = attacker
+        .api(reqwest::Method::GET, "/api/labels", &[], None)
+        .await
+        .unwrap();
+    assert_eq!(labels["uploads"], 0, "{labels}");
+    let (status, export) = attacker
+        .api(
+            reqwest::Method::POST,
+            "/api/exports",
+            &[],
+            Some(serde_json::json!({"format": "ndjson"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (status, export["uploads"].as_u64()),
+        (201, Some(0)),
+        "{export}"
+    );
+    // Someone else's id answers exactly as an id that never existed: 404, not 403.
+    let (status, refusal) = attacker
+        .api(
+            reqwest::Method::DELETE,
+            &format!("/api/uploads/{id}"),
+            &[],
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (status, refusal["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    let (_, unknown) = attacker
+        .api(
+            reqwest::Method::DELETE,
+            "/api/uploads/01JDQ3ZK8M4V6X0N2B7C9D5E1F",
+            &[],
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(unknown["error"]["code"], refusal["error"]["code"]);
+    // Without a token, nothing.
+    let anonymous = attacker.with_authorization("");
+    assert_eq!(anonymous.delete(id).await.unwrap(), 403);
+    // The photo is still there, with its result.
+    assert_eq!(victim.search("cat").await.unwrap().1["total"], 1);
+    let head = reqwest::Client::new()
+        .head(created["result"]["head_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
+
+    // The owner deletes it: gone from the history, the search and storage.
+    assert_eq!(victim.delete(id).await.unwrap(), 204);
+    assert_eq!(
+        victim.history().await.unwrap()["uploads"],
+        serde_json::json!([])
+    );
+    assert_eq!(victim.search("cat").await.unwrap().1["total"], 0);
+    let head = reqwest::Client::new()
+        .head(created["result"]["head_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        matches!(head.status().as_u16(), 403 | 404),
+        "{}",
+        head.status()
+    );
+    assert_eq!(victim.delete(id).await.unwrap(), 404);
+}
