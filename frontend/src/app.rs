@@ -1,14 +1,16 @@
-//! The page: a drop zone, one card per image, and the gallery of earlier uploads.
+//! The page: a drop zone, one card per image, and the gallery of earlier uploads: found by
+//! label, deleted one by one, exported.
 //!
 //! Components only render; decisions live in [`crate::logic`] and requests in [`crate::net`].
 
 use crate::logic::{
-    Backoff, Phase, ResultView, Step, caption_size, check_file, fit_in_stage, format_bytes,
-    result_view,
+    Backoff, GalleryQuery, LabelCount, Phase, ResultView, Step, caption_size, check_file,
+    chip_name, fit_in_stage, format_bytes, result_view, search_status,
 };
 use crate::net::{self, Backend, Failure};
 use leptos::ev;
 use leptos::prelude::*;
+use leptos::reactive::callback::{Callable, UnsyncCallback};
 use leptos::task::spawn_local;
 use snaplabel_core::api::UploadSummary;
 use std::cell::{Cell, RefCell};
@@ -23,12 +25,30 @@ const UPLOAD_SLOTS: usize = 3;
 const STAGE_RATIO: f64 = 4.0 / 3.0;
 /// Labels listed before "N more labels".
 const VISIBLE_LABELS: usize = 6;
+/// Label chips shown before "All labels".
+const VISIBLE_CHIPS: usize = 12;
+/// Typing pauses this long before the search runs.
+const SEARCH_DELAY_MS: u32 = 250;
+/// The search field's id (focus returns there after a deletion).
+const SEARCH_INPUT_ID: &str = "gallery-search";
+
+/// Where a card's deletion stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Removal {
+    Idle,
+    /// "Delete this photo?" is asked, with Delete and Keep.
+    Confirming,
+    Deleting,
+    Failed(String),
+}
 
 /// One image on the page. All fields are reactive handles, so a card is cheap to clone into
 /// closures.
 #[derive(Clone)]
 pub struct Card {
     pub key: u64,
+    /// The upload's id, once the server gave one.
+    pub id: RwSignal<Option<String>>,
     pub name: String,
     pub size: Option<u64>,
     pub phase: RwSignal<Phase>,
@@ -38,6 +58,7 @@ pub struct Card {
     pub result: RwSignal<Option<Arc<ResultView>>>,
     /// The label row (and its boxes) under the pointer or keyboard focus.
     pub highlighted: RwSignal<Option<usize>>,
+    pub removal: RwSignal<Removal>,
 }
 
 impl Card {
@@ -45,6 +66,7 @@ impl Card {
         thread_local!(static NEXT: Cell<u64> = const { Cell::new(1) });
         Card {
             key: NEXT.with(|n| n.replace(n.get() + 1)),
+            id: RwSignal::new(None),
             name,
             size,
             phase: RwSignal::new(phase),
@@ -52,6 +74,7 @@ impl Card {
             natural_size: RwSignal::new(None),
             result: RwSignal::new(None),
             highlighted: RwSignal::new(None),
+            removal: RwSignal::new(Removal::Idle),
         }
     }
 }
@@ -62,6 +85,8 @@ struct Uploader {
     waiting: RefCell<VecDeque<(Card, web_sys::File, String)>>,
     running: Cell<usize>,
     announce: RwSignal<String>,
+    /// Counts photos labeled since the page opened (the gallery's chips follow it).
+    labeled: RwSignal<u64>,
 }
 
 impl Uploader {
@@ -110,6 +135,7 @@ impl Uploader {
             Ok(created) => created,
             Err(failure) => return self.fail(card, failure),
         };
+        card.id.set(Some(created.id.clone()));
         self.step(card, Step::UrlGranted { total: size });
         // Progress is shown, not announced.
         let phase = card.phase;
@@ -122,6 +148,9 @@ impl Uploader {
         self.step(card, Step::Uploaded);
         self.await_result(card, &created.result.head_url, &created.result.get_url)
             .await;
+        if card.phase.get_untracked() == Phase::Done {
+            self.labeled.update(|n| *n += 1);
+        }
     }
 
     async fn await_result(&self, card: &Card, head_url: &str, get_url: &str) {
@@ -171,7 +200,22 @@ pub fn App() -> impl IntoView {
     let announce = RwSignal::new(String::new());
     let problem = RwSignal::new(None::<String>);
     let ready = RwSignal::new(false);
+    let labeled = RwSignal::new(0u64);
     let uploader = StoredValue::new_local(None::<Rc<Uploader>>);
+    let gallery = Gallery::new();
+
+    // Cards of a history or search page, each fetching its own result.
+    let show_page = move |up: Rc<Uploader>, summaries: &[UploadSummary]| -> Vec<Card> {
+        let new: Vec<Card> = summaries.iter().map(history_card).collect();
+        for (card, summary) in new.iter().cloned().zip(summaries.iter().cloned()) {
+            let up = up.clone();
+            spawn_local(async move {
+                up.await_result(&card, &summary.result.head_url, &summary.result.get_url)
+                    .await;
+            });
+        }
+        new
+    };
 
     let load_history = move |before: Option<String>| {
         let Some(up) = uploader.get_value() else {
@@ -181,25 +225,135 @@ pub fn App() -> impl IntoView {
             match up.backend.history(before.as_deref()).await {
                 Ok(page) => {
                     older.set(page.next_before.clone());
-                    let new: Vec<Card> = page.uploads.iter().map(history_card).collect();
-                    history.update(|h| h.extend(new.iter().cloned()));
-                    for (card, summary) in new.into_iter().zip(page.uploads) {
-                        let up = up.clone();
-                        spawn_local(async move {
-                            up.await_result(
-                                &card,
-                                &summary.result.head_url,
-                                &summary.result.get_url,
-                            )
-                            .await;
-                        });
-                    }
+                    let new = show_page(up, &page.uploads);
+                    history.update(|h| h.extend(new));
                 }
                 Err(failure) => problem.set(Some(format!(
                     "Earlier uploads could not be loaded: {}",
                     failure.message
                 ))),
             }
+        });
+    };
+
+    let refresh_chips = move || {
+        let Some(up) = uploader.get_value() else {
+            return;
+        };
+        spawn_local(async move {
+            if let Ok(labels) = up.backend.gallery_labels().await {
+                gallery.chips.set(labels.labels);
+            }
+        });
+    };
+    // New labels, new chips.
+    Effect::new(move |_| {
+        labeled.track();
+        refresh_chips();
+    });
+
+    // Runs a search (or, with `None`, goes back to the whole history). Only the newest search's
+    // answer is shown: a slow answer to an earlier query never replaces a newer one's.
+    let run_search = move |query: Option<GalleryQuery>, before: Option<String>| {
+        let Some(up) = uploader.get_value() else {
+            return;
+        };
+        let seq = gallery.sequence.get_value() + 1;
+        gallery.sequence.set_value(seq);
+        let Some(query) = query else {
+            gallery.query.set(None);
+            gallery.results.set(Vec::new());
+            gallery.next.set(None);
+            gallery.status.set(String::new());
+            return;
+        };
+        gallery.query.set(Some(query.clone()));
+        gallery.searching.set(true);
+        spawn_local(async move {
+            let answer = up.backend.search(&query, before.as_deref()).await;
+            if gallery.sequence.get_value() != seq {
+                return;
+            }
+            gallery.searching.set(false);
+            match answer {
+                Ok(answer) => {
+                    let status = search_status(&query, answer.total, &answer.labels);
+                    let new = show_page(up, &answer.uploads);
+                    gallery.next.set(answer.next_before.clone());
+                    gallery.total.set(answer.total);
+                    gallery.matched.set(answer.labels.clone());
+                    if before.is_some() {
+                        gallery.results.update(|r| r.extend(new));
+                    } else {
+                        gallery.results.set(new);
+                        gallery.status.set(status.clone());
+                        announce.set(status);
+                    }
+                }
+                Err(failure) => gallery
+                    .status
+                    .set(format!("The search failed: {}", failure.message)),
+            }
+        });
+    };
+
+    let delete_card = UnsyncCallback::new(move |card: Card| {
+        let (Some(up), Some(id)) = (uploader.get_value(), card.id.get_untracked()) else {
+            return;
+        };
+        card.removal.set(Removal::Deleting);
+        spawn_local(async move {
+            match up.backend.delete_upload(&id).await {
+                // `not_found`: gone already (deleted in another tab), the same outcome.
+                Err(failure) if failure.code != "not_found" => {
+                    card.removal.set(Removal::Failed(failure.message));
+                }
+                _ => {
+                    let keep = |list: &mut Vec<Card>| list.retain(|c| c.key != card.key);
+                    let found_before = gallery.results.with_untracked(Vec::len);
+                    cards.update(keep);
+                    history.update(keep);
+                    gallery.results.update(keep);
+                    if gallery.results.with_untracked(Vec::len) < found_before {
+                        gallery.total.update(|t| *t = t.saturating_sub(1));
+                        if let Some(query) = gallery.query.get_untracked() {
+                            gallery.status.set(search_status(
+                                &query,
+                                gallery.total.get_untracked(),
+                                &gallery.matched.get_untracked(),
+                            ));
+                        }
+                    }
+                    announce.set(format!("{} deleted.", card.name));
+                    focus_by_id(SEARCH_INPUT_ID);
+                    refresh_chips();
+                }
+            }
+        });
+    });
+
+    let export = move |format: &'static str| {
+        let Some(up) = uploader.get_value() else {
+            return;
+        };
+        gallery.exporting.set(Some(format));
+        spawn_local(async move {
+            match up.backend.export(format).await {
+                Ok(file) => {
+                    start_download(&file.url, &file.filename);
+                    let photos = if file.uploads == 1 { "photo" } else { "photos" };
+                    announce.set(format!(
+                        "Downloading {}: the labels of {} {photos}.",
+                        file.filename, file.uploads
+                    ));
+                    gallery.download.set(Some((file.url, file.filename)));
+                }
+                Err(failure) => problem.set(Some(format!(
+                    "The labels could not be exported: {}",
+                    failure.message
+                ))),
+            }
+            gallery.exporting.set(None);
         });
     };
 
@@ -211,9 +365,11 @@ pub fn App() -> impl IntoView {
                     waiting: RefCell::new(VecDeque::new()),
                     running: Cell::new(0),
                     announce,
+                    labeled,
                 })));
                 ready.set(true);
                 load_history(None);
+                refresh_chips();
             }
             Err(failure) => {
                 problem.set(Some(format!("snaplabel cannot start: {}", failure.message)))
@@ -282,6 +438,7 @@ pub fn App() -> impl IntoView {
     });
     on_cleanup(move || paste.remove());
 
+    let searching = move || gallery.query.with(Option::is_some);
     view! {
         <header class="top">
             <h1>"snaplabel"</h1>
@@ -291,26 +448,278 @@ pub fn App() -> impl IntoView {
             <DropZone enabled=ready on_files=add_files />
             <p class="problem" role="alert">{move || problem.get()}</p>
             <div class="visually-hidden" role="status" aria-live="polite">{move || announce.get()}</div>
-            <section class="cards" aria-label="Your uploads">
-                <For each=move || cards.get() key=|c| c.key let:card>
-                    <CardView card />
-                </For>
-            </section>
-            <Show when=move || !history.with(Vec::is_empty)>
-                <h2 class="section-title">"Earlier uploads"</h2>
+            <GalleryBar gallery enabled=ready run_search export />
+            // A search shows what it found, among every upload; the page's own uploads and the
+            // history come back with "Show all".
+            <Show when=searching>
+                <section class="cards results" aria-label="Photos found" aria-busy=move || gallery.searching.get().to_string()>
+                    <For each=move || gallery.results.get() key=|c| c.key let:card>
+                        <CardView card on_delete=delete_card />
+                    </For>
+                </section>
+                <Show when=move || gallery.next.with(Option::is_some)>
+                    <button
+                        class="button secondary more"
+                        on:click=move |_| run_search(gallery.query.get_untracked(), gallery.next.get_untracked())
+                    >
+                        "Show more photos"
+                    </button>
+                </Show>
             </Show>
-            <section class="cards history" aria-label="Earlier uploads">
-                <For each=move || history.get() key=|c| c.key let:card>
-                    <CardView card />
-                </For>
-            </section>
-            <Show when=move || older.with(Option::is_some)>
-                <button class="button secondary more" on:click=move |_| load_history(older.get_untracked())>
-                    "Show older uploads"
-                </button>
+            <Show when=move || !searching()>
+                <section class="cards" aria-label="Your uploads">
+                    <For each=move || cards.get() key=|c| c.key let:card>
+                        <CardView card on_delete=delete_card />
+                    </For>
+                </section>
+                <Show when=move || !history.with(Vec::is_empty)>
+                    <h2 class="section-title">"Earlier uploads"</h2>
+                </Show>
+                <section class="cards history" aria-label="Earlier uploads">
+                    <For each=move || history.get() key=|c| c.key let:card>
+                        <CardView card on_delete=delete_card />
+                    </For>
+                </section>
+                <Show when=move || older.with(Option::is_some)>
+                    <button class="button secondary more" on:click=move |_| load_history(older.get_untracked())>
+                        "Show older uploads"
+                    </button>
+                </Show>
             </Show>
         </main>
     }
+}
+
+/// The gallery's state: the search and its results, the label chips, the export.
+#[derive(Clone, Copy)]
+struct Gallery {
+    query: RwSignal<Option<GalleryQuery>>,
+    /// What the search field holds (a chip's label when one was chosen).
+    text: RwSignal<String>,
+    results: RwSignal<Vec<Card>>,
+    next: RwSignal<Option<String>>,
+    total: RwSignal<usize>,
+    matched: RwSignal<Vec<LabelCount>>,
+    status: RwSignal<String>,
+    searching: RwSignal<bool>,
+    /// Numbers searches, so that only the newest one's answer is shown.
+    sequence: StoredValue<u64>,
+    chips: RwSignal<Vec<LabelCount>>,
+    exporting: RwSignal<Option<&'static str>>,
+    /// The last export's URL and file name (a link to fetch it again).
+    download: RwSignal<Option<(String, String)>>,
+}
+
+impl Gallery {
+    fn new() -> Gallery {
+        Gallery {
+            query: RwSignal::new(None),
+            text: RwSignal::new(String::new()),
+            results: RwSignal::new(Vec::new()),
+            next: RwSignal::new(None),
+            total: RwSignal::new(0),
+            matched: RwSignal::new(Vec::new()),
+            status: RwSignal::new(String::new()),
+            searching: RwSignal::new(false),
+            sequence: StoredValue::new(0),
+            chips: RwSignal::new(Vec::new()),
+            exporting: RwSignal::new(None),
+            download: RwSignal::new(None),
+        }
+    }
+}
+
+/// Search field, label chips and the export buttons.
+#[component]
+fn GalleryBar(
+    gallery: Gallery,
+    enabled: RwSignal<bool>,
+    run_search: impl Fn(Option<GalleryQuery>, Option<String>) + Copy + Send + Sync + 'static,
+    export: impl Fn(&'static str) + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let pending = StoredValue::new_local(None::<gloo_timers::callback::Timeout>);
+    let all_chips = RwSignal::new(false);
+    let search_now = move || {
+        pending.set_value(None);
+        run_search(
+            GalleryQuery::from_input(&gallery.text.get_untracked()),
+            None,
+        );
+    };
+    let on_input = move |e: ev::Event| {
+        gallery.text.set(event_target_value(&e));
+        // Dropping the previous timeout cancels it: one search per pause in typing.
+        pending.set_value(Some(gloo_timers::callback::Timeout::new(
+            SEARCH_DELAY_MS,
+            search_now,
+        )));
+    };
+    let clear = move || {
+        gallery.text.set(String::new());
+        pending.set_value(None);
+        run_search(None, None);
+    };
+    let chips = move || {
+        let chosen = gallery.query.get();
+        let shown = if all_chips.get() {
+            usize::MAX
+        } else {
+            VISIBLE_CHIPS
+        };
+        gallery
+            .chips
+            .get()
+            .into_iter()
+            .take(shown)
+            .map(|chip| {
+                let pressed = chosen == Some(GalleryQuery::Label(chip.name.clone()));
+                let label = chip.name.clone();
+                view! {
+                    <li>
+                        <button
+                            type="button"
+                            class="chip-button"
+                            aria-pressed=pressed.to_string()
+                            aria-label=chip_name(&chip)
+                            on:click=move |_| {
+                                if pressed {
+                                    clear();
+                                } else {
+                                    gallery.text.set(label.clone());
+                                    pending.set_value(None);
+                                    run_search(Some(GalleryQuery::Label(label.clone())), None);
+                                }
+                            }
+                        >
+                            {chip.name.clone()}
+                            <span class="count" aria-hidden="true">{chip.count}</span>
+                        </button>
+                    </li>
+                }
+            })
+            .collect_view()
+    };
+    let hidden_chips = move || gallery.chips.with(Vec::len).saturating_sub(VISIBLE_CHIPS);
+    view! {
+        <section class="gallery" aria-labelledby="gallery-title">
+            <h2 id="gallery-title" class="section-title">"Your photos"</h2>
+            <form
+                role="search"
+                class="search"
+                on:submit=move |e: ev::SubmitEvent| {
+                    e.prevent_default();
+                    search_now();
+                }
+            >
+                <label for=SEARCH_INPUT_ID>"Find photos by label"</label>
+                <div class="search-line">
+                    <input
+                        id=SEARCH_INPUT_ID
+                        type="search"
+                        placeholder="dog, animal, food…"
+                        autocomplete="off"
+                        spellcheck="false"
+                        maxlength="100"
+                        disabled=move || !enabled.get()
+                        prop:value=move || gallery.text.get()
+                        on:input=on_input
+                        on:keydown=move |e: ev::KeyboardEvent| {
+                            if e.key() == "Escape" {
+                                clear();
+                            }
+                        }
+                    />
+                    <button type="submit" class="button" disabled=move || !enabled.get()>"Search"</button>
+                    <Show when=move || gallery.query.with(Option::is_some)>
+                        <button type="button" class="button secondary" on:click=move |_| clear()>
+                            "Show all"
+                        </button>
+                    </Show>
+                </div>
+            </form>
+            <Show when=move || !gallery.chips.with(Vec::is_empty)>
+                <ul class="label-chips" aria-label="Labels in your photos">{chips}</ul>
+                <Show when=move || { hidden_chips() > 0 }>
+                    <button
+                        type="button"
+                        class="button small secondary"
+                        aria-expanded=move || all_chips.get().to_string()
+                        on:click=move |_| all_chips.update(|a| *a = !*a)
+                    >
+                        {move || {
+                            if all_chips.get() {
+                                "Fewer labels".to_string()
+                            } else {
+                                format!("All {} labels", gallery.chips.with(Vec::len))
+                            }
+                        }}
+                    </button>
+                </Show>
+                <div class="export" role="group" aria-labelledby="export-title">
+                    <span id="export-title">"Download your labels:"</span>
+                    <button
+                        type="button"
+                        class="button small secondary"
+                        disabled=move || gallery.exporting.get().is_some()
+                        on:click=move |_| export("csv")
+                    >
+                        "CSV"
+                    </button>
+                    <button
+                        type="button"
+                        class="button small secondary"
+                        disabled=move || gallery.exporting.get().is_some()
+                        on:click=move |_| export("ndjson")
+                    >
+                        "NDJSON"
+                    </button>
+                    <span class="muted" aria-hidden="true">
+                        {move || gallery.exporting.get().map(|f| format!("Preparing {}…", f.to_uppercase()))}
+                    </span>
+                    {move || {
+                        gallery
+                            .download
+                            .get()
+                            .map(|(url, name)| {
+                                view! { <a class="download-link" href=url download=name.clone()>{name.clone()}</a> }
+                            })
+                    }}
+                </div>
+            </Show>
+            <p class="search-status">{move || gallery.status.get()}</p>
+        </section>
+    }
+}
+
+/// Starts a browser download of `url` (served as an attachment) without leaving the page.
+fn start_download(url: &str, filename: &str) {
+    let Some(document) = web_sys::window().and_then(|w| w.document()) else {
+        return;
+    };
+    let Ok(link) = document.create_element("a") else {
+        return;
+    };
+    let _ = link.set_attribute("href", url);
+    let _ = link.set_attribute("download", filename);
+    if let (Some(body), Ok(link)) = (document.body(), link.dyn_into::<web_sys::HtmlElement>()) {
+        let _ = body.append_child(&link);
+        link.click();
+        link.remove();
+    }
+}
+
+/// Moves keyboard focus to the element with this id, once the page has been drawn.
+fn focus_by_id(id: impl Into<String>) {
+    let id = id.into();
+    request_animation_frame(move || {
+        if let Some(element) = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.get_element_by_id(&id))
+            .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
+        {
+            let _ = element.focus();
+        }
+    });
 }
 
 fn history_card(summary: &UploadSummary) -> Card {
@@ -319,12 +728,14 @@ fn history_card(summary: &UploadSummary) -> Card {
         .clone()
         .filter(|f| !f.is_empty())
         .unwrap_or_else(|| summary.id.clone());
-    Card::new(
+    let card = Card::new(
         name,
         Some(summary.size),
         Phase::Labeling,
         Some(summary.image_url.clone()),
-    )
+    );
+    card.id.set(Some(summary.id.clone()));
+    card
 }
 
 #[component]
@@ -424,7 +835,8 @@ fn FilePicker(
 }
 
 #[component]
-fn CardView(card: Card) -> impl IntoView {
+fn CardView(card: Card, on_delete: UnsyncCallback<Card>) -> impl IntoView {
+    let delete_control = view! { <DeleteControl card=card.clone() on_delete /> };
     let Card {
         name,
         size,
@@ -482,6 +894,7 @@ fn CardView(card: Card) -> impl IntoView {
                 <h3 class="file-name" title=name.clone()>{name.clone()}</h3>
                 <span class="file-size">{size.map(format_bytes)}</span>
             </div>
+            {delete_control}
             <Status phase />
             {move || match result.get() {
                 Some(view) => view! { <Labels view highlighted /> }.into_any(),
@@ -491,6 +904,103 @@ fn CardView(card: Card) -> impl IntoView {
                 None => ().into_any(),
             }}
         </article>
+    }
+}
+
+/// Delete, then "Delete this photo and its labels?" with Delete and Keep. Offered once the
+/// photo is stored (an upload still on its way has nothing to delete yet). Focus moves to the
+/// question's Delete button; Escape or Keep puts it back on the card's Delete.
+#[component]
+fn DeleteControl(card: Card, on_delete: UnsyncCallback<Card>) -> impl IntoView {
+    let Card {
+        key,
+        id,
+        phase,
+        removal,
+        ..
+    } = card.clone();
+    let ask_id = format!("delete-{key}");
+    let confirm_id = format!("delete-confirm-{key}");
+    let stored = move || {
+        id.with(Option::is_some)
+            && phase.with(|p| matches!(p, Phase::Labeling | Phase::Done | Phase::Failed { .. }))
+    };
+    let cancel = {
+        let ask_id = ask_id.clone();
+        move || {
+            removal.set(Removal::Idle);
+            focus_by_id(ask_id.clone());
+        }
+    };
+    let name = card.name.clone();
+    view! {
+        <Show when=stored>
+            <div class="card-actions">
+                {
+                    let card = card.clone();
+                    let name = name.clone();
+                    let ask_id = ask_id.clone();
+                    let confirm_id = confirm_id.clone();
+                    let cancel = cancel.clone();
+                    move || match removal.get() {
+                        Removal::Idle | Removal::Failed(_) => {
+                            let confirm_id = confirm_id.clone();
+                            view! {
+                                <button
+                                    id=ask_id.clone()
+                                    type="button"
+                                    class="button small secondary"
+                                    aria-label=format!("Delete {name}")
+                                    on:click=move |_| {
+                                        removal.set(Removal::Confirming);
+                                        focus_by_id(confirm_id.clone());
+                                    }
+                                >
+                                    "Delete"
+                                </button>
+                                {move || match removal.get() {
+                                    Removal::Failed(message) => Some(view! { <p class="error" role="alert">{message}</p> }),
+                                    _ => None,
+                                }}
+                            }
+                                .into_any()
+                        }
+                        Removal::Confirming => {
+                            let card = card.clone();
+                            let cancel_key = cancel.clone();
+                            let cancel_click = cancel.clone();
+                            view! {
+                                <div
+                                    class="confirm"
+                                    role="group"
+                                    aria-label=format!("Delete {name}?")
+                                    on:keydown=move |e: ev::KeyboardEvent| {
+                                        if e.key() == "Escape" {
+                                            cancel_key();
+                                        }
+                                    }
+                                >
+                                    <span>"Delete this photo and its labels?"</span>
+                                    <button
+                                        id=confirm_id.clone()
+                                        type="button"
+                                        class="button small danger"
+                                        on:click=move |_| on_delete.run(card.clone())
+                                    >
+                                        "Delete"
+                                    </button>
+                                    <button type="button" class="button small secondary" on:click=move |_| cancel_click()>
+                                        "Keep"
+                                    </button>
+                                </div>
+                            }
+                                .into_any()
+                        }
+                        Removal::Deleting => view! { <span class="state">"Deleting…"</span> }.into_any(),
+                    }
+                }
+            </div>
+        </Show>
     }
 }
 

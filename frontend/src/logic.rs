@@ -591,6 +591,78 @@ pub fn fit_in_stage(image_width: u32, image_height: u32, stage_ratio: f64) -> Fi
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// The gallery: search, chips
+// ---------------------------------------------------------------------------------------------
+
+pub use snaplabel_core::gallery::LabelCount;
+
+/// What the gallery is showing: photos found by words typed, or by one label (a chip).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GalleryQuery {
+    Words(String),
+    Label(String),
+}
+
+impl GalleryQuery {
+    /// The query for the search field's text; `None` when there is nothing to look for. Text
+    /// longer than the server accepts is cut (on a character boundary).
+    pub fn from_input(text: &str) -> Option<GalleryQuery> {
+        let text: String = text
+            .trim()
+            .chars()
+            .take(snaplabel_core::gallery::MAX_QUERY_CHARS)
+            .collect();
+        (!text.trim().is_empty()).then(|| GalleryQuery::Words(text.trim().to_string()))
+    }
+
+    /// The API path (relative to the API's base) of a page of results.
+    pub fn api_path(&self, before: Option<&str>) -> String {
+        let encode = |s: &str| {
+            percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+        };
+        let mut path = match self {
+            GalleryQuery::Words(words) => format!("search?q={}", encode(words)),
+            GalleryQuery::Label(label) => format!("search?label={}", encode(label)),
+        };
+        if let Some(before) = before {
+            path.push_str(&format!("&before={}", encode(before)));
+        }
+        path
+    }
+
+    /// The text searched for, as people read it.
+    pub fn text(&self) -> &str {
+        match self {
+            GalleryQuery::Words(text) | GalleryQuery::Label(text) => text,
+        }
+    }
+}
+
+/// The sentence above the results (also announced): how many photos, and which labels matched.
+pub fn search_status(query: &GalleryQuery, total: usize, matched: &[LabelCount]) -> String {
+    let photos = if total == 1 { "photo" } else { "photos" };
+    if total == 0 {
+        return format!("No photos labeled \u{201c}{}\u{201d}.", query.text());
+    }
+    let names: Vec<&str> = matched.iter().take(5).map(|l| l.name.as_str()).collect();
+    let also = matched.len().saturating_sub(names.len());
+    let mut list = names.join(", ");
+    if also > 0 {
+        list.push_str(&format!(" and {also} more"));
+    }
+    match query {
+        GalleryQuery::Label(label) => format!("{total} {photos} labeled {label}."),
+        GalleryQuery::Words(_) => format!("{total} {photos} labeled {list}."),
+    }
+}
+
+/// The chip's accessible name: the label and its count.
+pub fn chip_name(chip: &LabelCount) -> String {
+    let photos = if chip.count == 1 { "photo" } else { "photos" };
+    format!("{}, {} {photos}", chip.name, chip.count)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -985,5 +1057,50 @@ mod tests {
         assert_eq!(fit_in_stage(0, 10, 1.0).width, 100.0);
         assert_eq!(caption_size(4000, 3000), 4000.0 / 28.0);
         assert_eq!(caption_size(40, 30), 8.0);
+    }
+
+    #[test]
+    fn searches_become_api_paths_and_sentences() {
+        assert_eq!(GalleryQuery::from_input("   "), None);
+        let q = GalleryQuery::from_input("  ice cream & co ").unwrap();
+        assert_eq!(q.api_path(None), "search?q=ice%20cream%20%26%20co");
+        let chip = GalleryQuery::Label("Tabby Cat".into());
+        assert_eq!(
+            chip.api_path(Some("7YB")),
+            "search?label=Tabby%20Cat&before=7YB"
+        );
+        let long = "ü".repeat(300);
+        assert_eq!(
+            GalleryQuery::from_input(&long)
+                .unwrap()
+                .text()
+                .chars()
+                .count(),
+            100
+        );
+        let cat = GalleryQuery::Words("cat".into());
+        let matched = [
+            LabelCount {
+                name: "Cat".into(),
+                count: 2,
+            },
+            LabelCount {
+                name: "Tabby Cat".into(),
+                count: 1,
+            },
+        ];
+        assert_eq!(
+            search_status(&cat, 2, &matched),
+            "2 photos labeled Cat, Tabby Cat."
+        );
+        assert_eq!(
+            search_status(&cat, 0, &[]),
+            "No photos labeled \u{201c}cat\u{201d}."
+        );
+        assert_eq!(
+            search_status(&chip, 1, &matched[1..]),
+            "1 photo labeled Tabby Cat."
+        );
+        assert_eq!(chip_name(&matched[1]), "Tabby Cat, 1 photo");
     }
 }

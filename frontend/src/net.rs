@@ -5,12 +5,15 @@
 //!
 //! The identity id is a secret: it goes to Cognito only. The API gets the token.
 
-use crate::logic::{Backoff, BrowserConfig, PollAnswer, classify_head, parse_config, parse_result};
+use crate::logic::{
+    Backoff, BrowserConfig, GalleryQuery, PollAnswer, classify_head, parse_config, parse_result,
+};
 use futures::channel::oneshot;
 use gloo_net::http::{Method, Request, RequestBuilder};
 use gloo_timers::future::sleep;
 use snaplabel_core::api::{
-    CreateUploadRequest, CreateUploadResponse, PresignedUpload, UploadHistory,
+    CreateUploadRequest, CreateUploadResponse, ExportResponse, GalleryLabels, PresignedUpload,
+    SearchAnswer, UploadHistory,
 };
 use snaplabel_core::error::ApiError;
 use snaplabel_core::result::ResultDocument;
@@ -262,9 +265,7 @@ impl Backend {
             size: Some(size.into()),
         })
         .unwrap_or_default();
-        let text = self.api(Method::POST, "uploads", Some(body)).await?;
-        serde_json::from_str(&text)
-            .map_err(|e| Failure::new("http", format!("unexpected API answer: {e}")))
+        self.api_json(Method::POST, "uploads", Some(body)).await
     }
 
     pub async fn history(&self, before: Option<&str>) -> Result<UploadHistory, Failure> {
@@ -272,7 +273,45 @@ impl Backend {
             Some(id) => format!("uploads?before={id}"),
             None => "uploads".to_string(),
         };
-        let text = self.api(Method::GET, &path, None).await?;
+        self.api_json(Method::GET, &path, None).await
+    }
+
+    /// A page of the photos matching `query`.
+    pub async fn search(
+        &self,
+        query: &GalleryQuery,
+        before: Option<&str>,
+    ) -> Result<SearchAnswer, Failure> {
+        self.api_json(Method::GET, &query.api_path(before), None)
+            .await
+    }
+
+    /// Every label of the guest's photos with its count.
+    pub async fn gallery_labels(&self) -> Result<GalleryLabels, Failure> {
+        self.api_json(Method::GET, "labels", None).await
+    }
+
+    /// Deletes an upload: its image, its labels and its place in the gallery.
+    pub async fn delete_upload(&self, id: &str) -> Result<(), Failure> {
+        self.api(Method::DELETE, &format!("uploads/{id}"), None)
+            .await
+            .map(drop)
+    }
+
+    /// A download of the guest's labels (`csv` or `ndjson`).
+    pub async fn export(&self, format: &str) -> Result<ExportResponse, Failure> {
+        let body = serde_json::json!({ "format": format }).to_string();
+        self.api_json(Method::POST, "exports", Some(body)).await
+    }
+
+    /// An API call whose answer is a JSON document of type `T`.
+    async fn api_json<T: serde::de::DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<String>,
+    ) -> Result<T, Failure> {
+        let text = self.api(method, path, body).await?;
         serde_json::from_str(&text)
             .map_err(|e| Failure::new("http", format!("unexpected API answer: {e}")))
     }

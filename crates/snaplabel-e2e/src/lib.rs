@@ -109,6 +109,8 @@ pub struct Browser {
     pub client: Client,
     driver: Child,
     profile: tempfile::TempDir,
+    /// Where the browser saves downloads, without asking.
+    pub downloads: tempfile::TempDir,
 }
 
 /// `$variable`, else `name` looked up on PATH (chromedriver wants an absolute browser path).
@@ -131,6 +133,7 @@ impl Browser {
         let driver_path = program("SNAPLABEL_CHROMEDRIVER", "chromedriver");
         let chromium = program("SNAPLABEL_CHROMIUM", "chromium");
         let profile = tempfile::tempdir().unwrap();
+        let downloads = tempfile::tempdir().unwrap();
         let port = snaplabel_localaws::server::free_loopback_port().expect("a free loopback port");
         let mut command = Command::new(&driver_path);
         command
@@ -154,6 +157,10 @@ impl Browser {
                     "--disable-sync", "--no-first-run", "--window-size=1280,1000",
                     format!("--user-data-dir={}", profile.path().display()),
                 ],
+                "prefs": {
+                    "download.default_directory": downloads.path(),
+                    "download.prompt_for_download": false,
+                },
             }),
         );
         let url = format!("http://127.0.0.1:{port}");
@@ -177,6 +184,29 @@ impl Browser {
             client,
             driver,
             profile,
+            downloads,
+        }
+    }
+
+    /// Waits for a finished download named `name` and reads it.
+    pub async fn downloaded(&self, name: &str, timeout: Duration) -> String {
+        let path = self.downloads.path().join(name);
+        let deadline = Instant::now() + timeout;
+        loop {
+            // Chromium writes `name.crdownload` and renames it when the download is complete.
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                return text;
+            }
+            if Instant::now() > deadline {
+                let present: Vec<_> = std::fs::read_dir(self.downloads.path())
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .map(|e| e.file_name())
+                    .collect();
+                panic!("no download {name} within {timeout:?}; the folder holds {present:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
@@ -199,6 +229,23 @@ impl Browser {
     }
 
     /// Waits until `count` elements match `css`.
+    /// Waits until exactly `count` elements match `css` (none, for `0`).
+    pub async fn wait_exactly(&self, css: &str, count: usize, timeout: Duration) -> Vec<Element> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let found = self.all(css).await;
+            if found.len() == count {
+                return found;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} {css:?}, not {count}, after {timeout:?}",
+                found.len()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     pub async fn wait_count(&self, css: &str, count: usize, timeout: Duration) -> Vec<Element> {
         let deadline = Instant::now() + timeout;
         loop {

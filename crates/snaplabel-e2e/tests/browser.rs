@@ -300,3 +300,219 @@ async fn photos_can_be_dropped_and_pasted_too() {
     assert_eq!(names, ["dropped.png", "pasted.png"]);
     session.close().await;
 }
+
+/// The names on the cards under `css`, in page order.
+async fn card_names(browser: &snaplabel_e2e::Browser, css: &str) -> Vec<String> {
+    let mut names = browser.texts(&format!("{css} .card .file-name")).await;
+    names.sort();
+    names
+}
+
+/// Types `text` into the gallery's search field and submits it; waits for the answer's sentence.
+async fn search(browser: &snaplabel_e2e::Browser, text: &str) -> String {
+    let field = browser.wait("#gallery-search", LABELING).await;
+    field.clear().await.unwrap();
+    field.send_keys(&format!("{text}\u{E007}")).await.unwrap();
+    wait_status(browser, text).await
+}
+
+/// Waits until the search sentence speaks of `text` (a new answer arrived) and returns it.
+async fn wait_status(browser: &snaplabel_e2e::Browser, text: &str) -> String {
+    let deadline = std::time::Instant::now() + LABELING;
+    loop {
+        let status = browser.texts(".search-status").await.join(" ");
+        if status.to_lowercase().contains(&text.to_lowercase()) {
+            return status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no answer for {text:?}: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The id of the element that has the keyboard focus.
+async fn focused_id(browser: &snaplabel_e2e::Browser) -> String {
+    browser
+        .client
+        .execute(
+            "return document.activeElement && document.activeElement.id;",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn photos_are_found_by_label_deleted_for_good_and_their_labels_exported() {
+    let session = Session::open(|_| {}).await;
+    let browser = &session.browser;
+    browser
+        .choose_files(&[
+            photo("chelsea.png"),
+            photo("coffee.png"),
+            photo("home.jpg"),
+            photo("rocket.jpg"),
+        ])
+        .await;
+    browser.wait_count(".cards .card.done", 4, LABELING).await;
+
+    // By a label, and by a parent: "animal" finds the cat and the birds.
+    let status = search(browser, "cat").await;
+    assert!(status.starts_with("1 photo labeled"), "{status}");
+    browser
+        .wait_exactly(".results .card.done", 1, LABELING)
+        .await;
+    assert_eq!(card_names(browser, ".results").await, ["chelsea.png"]);
+    let status = search(browser, "animal").await;
+    assert!(status.starts_with("2 photos labeled Animal"), "{status}");
+    browser
+        .wait_exactly(".results .card.done", 2, LABELING)
+        .await;
+    assert_eq!(
+        card_names(browser, ".results").await,
+        ["chelsea.png", "home.jpg"]
+    );
+    browser.screenshot("gallery-search-animal").await;
+
+    // The chips count labels over the whole gallery (the most common first, the rest one
+    // press away); one press on a chip shows that label's photos.
+    let all = browser
+        .wait(".gallery button[aria-expanded='false']", LABELING)
+        .await;
+    assert!(
+        all.text().await.unwrap().starts_with("All "),
+        "the chips fold"
+    );
+    all.click().await.unwrap();
+    let food = browser
+        .wait(".label-chips button[aria-label='Food, 1 photo']", LABELING)
+        .await;
+    food.click().await.unwrap();
+    wait_status(browser, "labeled Food").await;
+    assert_eq!(
+        food.attr("aria-pressed").await.unwrap().as_deref(),
+        Some("true")
+    );
+    browser
+        .wait_exactly(".results .card.done", 1, LABELING)
+        .await;
+    assert_eq!(card_names(browser, ".results").await, ["coffee.png"]);
+    let field = browser.wait("#gallery-search", LABELING).await;
+    field.send_keys("\u{E00C}").await.unwrap(); // Escape: back to everything
+    browser.wait_exactly(".results", 0, LABELING).await;
+
+    // Delete, by keyboard: the question takes the focus, Escape keeps the photo, Enter deletes.
+    let delete = browser
+        .wait("button[aria-label='Delete chelsea.png']", LABELING)
+        .await;
+    let delete_id = delete.attr("id").await.unwrap().unwrap();
+    delete.send_keys("\u{E007}").await.unwrap();
+    let confirm = browser.wait(".confirm .button.danger", LABELING).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let confirm_id = focused_id(browser).await;
+    assert!(
+        confirm_id.starts_with("delete-confirm-"),
+        "focus on the question: {confirm_id:?}"
+    );
+    confirm.send_keys("\u{E00C}").await.unwrap();
+    browser.wait_exactly(".confirm", 0, LABELING).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(focused_id(browser).await, delete_id, "focus back on Delete");
+    assert_eq!(browser.all(".cards .card").await.len(), 4, "kept");
+    let delete = browser
+        .wait("button[aria-label='Delete chelsea.png']", LABELING)
+        .await;
+    delete.send_keys("\u{E007}").await.unwrap();
+    let confirm = browser.wait(".confirm .button.danger", LABELING).await;
+    confirm.send_keys("\u{E007}").await.unwrap();
+    browser.wait_exactly(".cards .card", 3, LABELING).await;
+    let announced = browser.texts("[role=status][aria-live=polite]").await;
+    assert!(
+        announced.iter().any(|a| a == "chelsea.png deleted."),
+        "{announced:?}"
+    );
+    let status = search(browser, "cat").await;
+    assert!(status.starts_with("No photos labeled"), "{status}");
+
+    // Gone after a reload too: not in the history, not found, not among the chips.
+    browser.client.refresh().await.unwrap();
+    browser.wait_count(".history .card.done", 3, LABELING).await;
+    assert_eq!(
+        card_names(browser, ".history").await,
+        ["coffee.png", "home.jpg", "rocket.jpg"]
+    );
+    let chips = browser.texts(".label-chips button").await;
+    assert!(!chips.iter().any(|c| c.starts_with("Cat")), "{chips:?}");
+    let status = search(browser, "animal").await;
+    assert!(status.starts_with("1 photo labeled"), "{status}");
+
+    // Export: both files download, and read back as what the page shows.
+    browser
+        .wait(".export button", LABELING)
+        .await
+        .click()
+        .await
+        .unwrap();
+    let link = browser.wait(".export .download-link", LABELING).await;
+    let name = link.text().await.unwrap();
+    assert!(
+        name.starts_with("snaplabel-labels-") && name.ends_with(".csv"),
+        "{name}"
+    );
+    let csv = browser.downloaded(&name, LABELING).await;
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "file,label,confidence,parents,categories,upload_id"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("coffee.png,Cup,")),
+        "{csv}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("home.jpg,Bird,") && l.contains(",Animal,")),
+        "{csv}"
+    );
+    assert!(!csv.contains("chelsea.png"), "{csv}");
+    let ndjson_button = browser.all(".export button").await.remove(1);
+    ndjson_button.click().await.unwrap();
+    let ndjson_name = name.replace(".csv", ".ndjson");
+    let ndjson = browser.downloaded(&ndjson_name, LABELING).await;
+    let docs: Vec<serde_json::Value> = ndjson
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(docs.len(), 3, "{ndjson}");
+    assert!(docs.iter().all(|d| d["status"] == "ok"));
+    assert!(docs.iter().any(|d| {
+        d["Labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["Name"] == "Rocket")
+    }));
+
+    // Phone width: nothing wider than the screen, the search field usable.
+    browser.client.set_window_size(375, 812).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let fits: serde_json::Value = browser
+        .client
+        .execute(
+            "const field = document.getElementById('gallery-search').getBoundingClientRect();
+             return [document.documentElement.scrollWidth <= window.innerWidth,
+                     field.width >= 150 && field.right <= window.innerWidth];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(fits, serde_json::json!([true, true]), "at 375 px wide");
+    browser.screenshot("gallery-phone").await;
+    session.close().await;
+}
