@@ -1,5 +1,6 @@
-//! `snaplabel dev-bench`: latency from "upload complete" to "result visible to HEAD", and
-//! throughput and memory under load, against `snaplabel dev` started as a child process on free
+//! `snaplabel dev-bench`: latency from "upload complete" to "result visible to HEAD",
+//! throughput and memory under load, and the gallery's answers (search, label counts, export)
+//! for a guest with many uploads, against `snaplabel dev` started as a child process on free
 //! ports (so its memory is measured apart from this client's).
 
 use clap::Args;
@@ -19,6 +20,10 @@ pub struct DevBenchArgs {
     /// Uploads in flight at once for the load figures.
     #[arg(long, default_value_t = 200)]
     pub concurrent: usize,
+    /// Uploads the guest has in all when its gallery is searched (topped up after the load
+    /// figures; 0 skips the gallery figures).
+    #[arg(long, default_value_t = 1000)]
+    pub gallery: usize,
     #[arg(long, env = "SNAPLABEL_MODEL_DIR")]
     pub model_dir: Option<PathBuf>,
 }
@@ -133,8 +138,36 @@ pub fn run(args: DevBenchArgs) -> anyhow::Result<ExitCode> {
             percentile(&mut waits, 50.0),
             percentile(&mut waits, 95.0)
         );
+
+        let uploaded = 1 + args.sequential + args.concurrent;
+        if args.gallery > 0 {
+            let top_up = args.gallery.saturating_sub(uploaded);
+            let mut tasks = Vec::new();
+            for i in 0..top_up {
+                tasks.push(tokio::spawn(upload(
+                    format!("gallery-{i}.jpg"),
+                    Polling::backoff(Duration::from_secs(1200)),
+                )));
+                // At most 100 in flight: the rest wait for a slot, as the app's queue does.
+                if tasks.len() >= 100 {
+                    tasks.remove(0).await??;
+                }
+            }
+            for t in tasks {
+                t.await??;
+            }
+            gallery_figures(&client, uploaded.max(args.gallery)).await?;
+        }
         Ok(())
     });
+    // The gallery index as stored (the local S3 keeps objects as files).
+    for entry in walkdir::WalkDir::new(&data).into_iter().flatten() {
+        if entry.file_name() == "gallery.json"
+            && let Ok(meta) = entry.metadata()
+        {
+            println!("gallery index: {:.0} KB", meta.len() as f64 / 1024.0);
+        }
+    }
     if let Some(mb) = crate::label::peak_rss_mb_at(&format!("/proc/{pid}/status")) {
         println!("peak resident memory of the whole `snaplabel dev` stack: {mb:.0} MB");
     }
@@ -142,4 +175,101 @@ pub fn run(args: DevBenchArgs) -> anyhow::Result<ExitCode> {
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&data);
     result.map(|()| ExitCode::SUCCESS)
+}
+
+/// Times the gallery's answers for a guest with `uploads` labeled photos, one request at a time
+/// (each from request to the whole answer read): the search a person types, a chip, the label
+/// counts, an export.
+async fn gallery_figures(client: &GuestClient, uploads: usize) -> anyhow::Result<()> {
+    let err = |e: snaplabel_dev::client::ClientError| anyhow::anyhow!("{e}");
+    let (_, labels) = client
+        .api(reqwest::Method::GET, "/api/labels", &[], None)
+        .await
+        .map_err(err)?;
+    anyhow::ensure!(
+        labels["uploads"].as_u64() == Some(uploads as u64),
+        "the gallery holds {} uploads, not {uploads}",
+        labels["uploads"]
+    );
+    let top = labels["labels"][0]["name"]
+        .as_str()
+        .unwrap_or("Sky")
+        .to_string();
+    let typed = top.to_lowercase();
+    let prefix: String = typed.chars().take(3).collect();
+    let timed = |path: &'static str, query: Vec<(&'static str, String)>| async move {
+        let mut ms = Vec::new();
+        let mut found = 0;
+        for _ in 0..20 {
+            let started = Instant::now();
+            let query: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let (status, answer) = client
+                .api(reqwest::Method::GET, path, &query, None)
+                .await
+                .map_err(err)?;
+            ms.push(started.elapsed().as_secs_f64() * 1e3);
+            anyhow::ensure!(status == 200, "{path} answered {status}: {answer}");
+            found = answer["total"]
+                .as_u64()
+                .unwrap_or(answer["uploads"].as_u64().unwrap_or(0));
+        }
+        Ok::<(f64, f64, u64), anyhow::Error>((
+            percentile(&mut ms, 50.0),
+            percentile(&mut ms, 95.0),
+            found,
+        ))
+    };
+    println!(
+        "a guest with {uploads} labeled uploads (each request timed to its whole answer, 20 times):"
+    );
+    for (what, path, query) in [
+        (
+            format!("search {typed:?}"),
+            "/api/search",
+            vec![("q", typed.clone())],
+        ),
+        (
+            format!("search {prefix:?} (typing)"),
+            "/api/search",
+            vec![("q", prefix.clone())],
+        ),
+        (
+            format!("chip {top:?}"),
+            "/api/search",
+            vec![("label", top.clone())],
+        ),
+        ("label counts".to_string(), "/api/labels", vec![]),
+    ] {
+        let (p50, p95, found) = timed(path, query).await?;
+        println!(
+            "  {what}: p50 {p50:.0} ms, p95 {p95:.0} ms ({found} found, first page of 20 with URLs)"
+        );
+    }
+    for format in ["csv", "ndjson"] {
+        let started = Instant::now();
+        let (status, export) = client
+            .api(
+                reqwest::Method::POST,
+                "/api/exports",
+                &[],
+                Some(serde_json::json!({ "format": format })),
+            )
+            .await
+            .map_err(err)?;
+        anyhow::ensure!(status == 201, "export answered {status}: {export}");
+        let made = started.elapsed().as_secs_f64() * 1e3;
+        let body = client
+            .http
+            .get(export["url"].as_str().unwrap_or_default())
+            .send()
+            .await?
+            .bytes()
+            .await?;
+        println!(
+            "  export {format}: made in {made:.0} ms, {:.1} MB for {} uploads",
+            body.len() as f64 / 1e6,
+            export["uploads"]
+        );
+    }
+    Ok(())
 }
