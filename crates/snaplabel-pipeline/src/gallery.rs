@@ -110,7 +110,8 @@ impl Gallery {
 
     /// Brings the index in line with the owner's result documents: adds the uploads it misses,
     /// drops entries whose document is gone (expired, or removed outside snaplabel), and removes
-    /// the documents of deleted uploads that a late label run wrote after the deletion. Costs one
+    /// what is left of deleted uploads (a document a late label run wrote after the deletion,
+    /// an image whose deletion failed). Costs one
     /// listing per 1,000 results, plus reads only for what is out of line.
     pub async fn repair(&self, owner: &str) -> Result<GalleryIndex, StoreError> {
         let Loaded { index, .. } = self.load(owner).await?;
@@ -148,8 +149,8 @@ impl Gallery {
         let result_key = |id: &str| format!("{prefix}{id}.json");
 
         for id in &stray {
-            if let Err(e) = self.store.delete(&result_key(id)).await {
-                tracing::warn!(owner, id = %id, error = %aws_sdk_s3::error::DisplayErrorContext(&e), "could not remove a deleted upload's late result");
+            if let Err(e) = self.remove_deleted(owner, id, &result_key(id)).await {
+                tracing::warn!(owner, id = %id, error = %aws_sdk_s3::error::DisplayErrorContext(&e), "could not remove what is left of a deleted upload");
             }
         }
         // Listed as missing a moment ago is not gone: a label run may have written it since.
@@ -192,6 +193,28 @@ impl Gallery {
             changed
         })
         .await
+    }
+
+    /// Removes what is left of a deleted upload: the document a late label run wrote, and the
+    /// image if its deletion failed half-way (otherwise `snaplabel dev`'s re-scan would label it
+    /// again every minute, only to have the document refused).
+    async fn remove_deleted(
+        &self,
+        owner: &str,
+        id: &str,
+        result_key: &str,
+    ) -> Result<(), StoreError> {
+        let images = format!("{}{id}.", UploadKey::owner_uploads_prefix(owner));
+        let listed = self.store.list(&images, 10, None, None).await?;
+        for key in listed
+            .objects
+            .iter()
+            .map(|o| &o.key)
+            .filter(|k| UploadKey::parse(k).is_some_and(|u| u.id == id))
+        {
+            self.store.delete(key).await?;
+        }
+        self.store.delete(result_key).await
     }
 
     /// The index entry for a stored result document (its upload's file name from the image's
