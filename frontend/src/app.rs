@@ -40,6 +40,8 @@ pub enum Removal {
     Confirming,
     Deleting,
     Failed(String),
+    /// Gone: the card has left the page and stops polling for its result.
+    Deleted,
 }
 
 /// One image on the page. All fields are reactive handles, so a card is cheap to clone into
@@ -154,7 +156,9 @@ impl Uploader {
     }
 
     async fn await_result(&self, card: &Card, head_url: &str, get_url: &str) {
-        match net::wait_for_result(head_url, get_url, Backoff::default()).await {
+        let removal = card.removal;
+        let wanted = move || removal.get_untracked() != Removal::Deleted;
+        match net::wait_for_result(head_url, get_url, Backoff::default(), wanted).await {
             Ok(doc) => {
                 let view = result_view(&doc);
                 // The announcement names the labels (or the failure), not just the new phase.
@@ -309,6 +313,7 @@ pub fn App() -> impl IntoView {
                     card.removal.set(Removal::Failed(failure.message));
                 }
                 _ => {
+                    card.removal.set(Removal::Deleted);
                     let keep = |list: &mut Vec<Card>| list.retain(|c| c.key != card.key);
                     let found_before = gallery.results.with_untracked(Vec::len);
                     cards.update(keep);
@@ -996,7 +1001,7 @@ fn DeleteControl(card: Card, on_delete: UnsyncCallback<Card>) -> impl IntoView {
                             }
                                 .into_any()
                         }
-                        Removal::Deleting => view! { <span class="state">"Deleting…"</span> }.into_any(),
+                        Removal::Deleting | Removal::Deleted => view! { <span class="state">"Deleting…"</span> }.into_any(),
                     }
                 }
             </div>

@@ -401,15 +401,20 @@ pub async fn upload(
     }
 }
 
-/// HEADs the result URL on the backoff schedule until it exists, then GETs and parses it.
+/// HEADs the result URL on the backoff schedule until it exists, then GETs and parses it. Stops
+/// (`cancelled`) as soon as `wanted` says the result is no longer wanted (its photo was deleted).
 pub async fn wait_for_result(
     head_url: &str,
     get_url: &str,
     backoff: Backoff,
+    wanted: impl Fn() -> bool,
 ) -> Result<ResultDocument, Failure> {
     let mut ready = false;
     for delay in backoff.delays() {
         sleep(delay).await;
+        if !wanted() {
+            return Err(Failure::new("cancelled", "The photo was deleted."));
+        }
         // no-store: a cached 404 would hide the result until the deadline.
         let status = match RequestBuilder::new(head_url)
             .method(Method::HEAD)

@@ -50,7 +50,7 @@ impl UploadKey {
     }
 
     pub fn result_key(&self) -> String {
-        format!("{LABELS_PREFIX}{}/{}.json", self.owner, self.id)
+        UploadKey::result_key_of(&self.owner, &self.id)
     }
 
     pub fn owner_uploads_prefix(owner: &str) -> String {
@@ -73,6 +73,16 @@ impl UploadKey {
     /// A download of the guest's labels as they were at index generation `generation`.
     pub fn export_key(owner: &str, generation: u64, extension: &str) -> String {
         format!("{EXPORTS_PREFIX}{owner}/{generation}.{extension}")
+    }
+
+    /// The result document of `owner`'s upload `id` (whatever the image's extension).
+    pub fn result_key_of(owner: &str, id: &str) -> String {
+        format!("{LABELS_PREFIX}{owner}/{id}.json")
+    }
+
+    /// The prefix every image key of `owner`'s upload `id` starts with (`uploads/{owner}/{id}.`).
+    pub fn images_prefix_of(owner: &str, id: &str) -> String {
+        format!("{UPLOADS_PREFIX}{owner}/{id}.")
     }
 
     /// The upload id of a result document's key under `labels/{owner}/`, for generated keys.

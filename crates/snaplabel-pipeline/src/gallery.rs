@@ -146,10 +146,10 @@ impl Gallery {
         if missing.is_empty() && stray.is_empty() && vanished.is_empty() {
             return Ok(index);
         }
-        let result_key = |id: &str| format!("{prefix}{id}.json");
+        let result_key = |id: &str| UploadKey::result_key_of(owner, id);
 
         for id in &stray {
-            if let Err(e) = self.remove_deleted(owner, id, &result_key(id)).await {
+            if let Err(e) = self.remove_deleted(owner, id).await {
                 tracing::warn!(owner, id = %id, error = %aws_sdk_s3::error::DisplayErrorContext(&e), "could not remove what is left of a deleted upload");
             }
         }
@@ -198,23 +198,27 @@ impl Gallery {
     /// Removes what is left of a deleted upload: the document a late label run wrote, and the
     /// image if its deletion failed half-way (otherwise `snaplabel dev`'s re-scan would label it
     /// again every minute, only to have the document refused).
-    async fn remove_deleted(
-        &self,
-        owner: &str,
-        id: &str,
-        result_key: &str,
-    ) -> Result<(), StoreError> {
-        let images = format!("{}{id}.", UploadKey::owner_uploads_prefix(owner));
-        let listed = self.store.list(&images, 10, None, None).await?;
-        for key in listed
-            .objects
-            .iter()
-            .map(|o| &o.key)
-            .filter(|k| UploadKey::parse(k).is_some_and(|u| u.id == id))
-        {
-            self.store.delete(key).await?;
+    async fn remove_deleted(&self, owner: &str, id: &str) -> Result<(), StoreError> {
+        for key in self.images_of(owner, id).await? {
+            self.store.delete(&key).await?;
         }
-        self.store.delete(result_key).await
+        self.store
+            .delete(&UploadKey::result_key_of(owner, id))
+            .await
+    }
+
+    /// The keys of `owner`'s upload `id`'s image (one, unless a tool wrote others beside it).
+    pub async fn images_of(&self, owner: &str, id: &str) -> Result<Vec<String>, StoreError> {
+        let listed = self
+            .store
+            .list(&UploadKey::images_prefix_of(owner, id), 10, None, None)
+            .await?;
+        Ok(listed
+            .objects
+            .into_iter()
+            .map(|o| o.key)
+            .filter(|k| UploadKey::parse(k).is_some_and(|u| u.id == id))
+            .collect())
     }
 
     /// The index entry for a stored result document (its upload's file name from the image's

@@ -129,20 +129,13 @@ impl ApiHandler {
             return Err(not_found(id));
         }
         let storage = |e| storage_error(e, request_id);
-        let images_prefix = format!("{}{id}.", UploadKey::owner_uploads_prefix(&owner));
-        let result_key = format!("{}{id}.json", UploadKey::owner_labels_prefix(&owner));
+        let result_key = UploadKey::result_key_of(&owner, id);
         let (images, loaded, result) = tokio::join!(
-            self.store.list(&images_prefix, 10, None, None),
+            self.gallery.images_of(&owner, id),
             self.gallery.load(&owner),
             self.store.head(&result_key)
         );
-        let images: Vec<String> = images
-            .map_err(storage)?
-            .objects
-            .into_iter()
-            .map(|o| o.key)
-            .filter(|k| UploadKey::parse(k).is_some_and(|u| u.id == id))
-            .collect();
+        let images = images.map_err(storage)?;
         let index = loaded.map_err(storage)?.index;
         let known = !images.is_empty()
             || result.map_err(storage)?.is_some()
@@ -182,7 +175,7 @@ impl ApiHandler {
             for chunk in ids.chunks(EXPORT_CONCURRENCY) {
                 let keys: Vec<String> = chunk
                     .iter()
-                    .map(|id| format!("{}{id}.json", UploadKey::owner_labels_prefix(&owner)))
+                    .map(|id| UploadKey::result_key_of(&owner, id))
                     .collect();
                 let reads = keys.iter().map(|k| self.store.get(k, MAX_RESULT_BYTES));
                 for (id, read) in chunk.iter().zip(futures::future::join_all(reads).await) {
