@@ -30,6 +30,9 @@ pub struct GalleryIndex {
     /// Ids their owner deleted: never indexed again.
     #[serde(default)]
     pub deleted: BTreeSet<String>,
+    /// When (Unix ms) a repair last compared the index with every result document.
+    #[serde(default)]
+    pub checked_at_ms: u64,
 }
 
 /// What the gallery knows about one labeled upload.

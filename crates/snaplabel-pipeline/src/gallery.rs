@@ -18,7 +18,7 @@ use snaplabel_core::keys::{UploadKey, result_key_for};
 use snaplabel_core::result::ResultDocument;
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// An index bigger than this is not read (about 100,000 uploads' worth).
 const MAX_INDEX_BYTES: u64 = 64 * 1024 * 1024;
@@ -30,6 +30,8 @@ const MAX_ATTEMPTS: u32 = 12;
 const MAX_REPAIRS: usize = 250;
 /// Store requests a repair makes at once.
 const CONCURRENCY: usize = 8;
+/// How long a repair may look at the newest page of results only.
+const FULL_CHECK_EVERY_MS: u64 = 60 * 60 * 1000;
 
 /// The index as read, with the ETag a write must match.
 pub struct Loaded {
@@ -40,11 +42,24 @@ pub struct Loaded {
 #[derive(Clone)]
 pub struct Gallery {
     store: Arc<dyn ObjectStore>,
+    /// Keys per listing page while repairing (S3's most).
+    page_size: u32,
 }
 
 impl Gallery {
     pub fn new(store: Arc<dyn ObjectStore>) -> Self {
-        Gallery { store }
+        Gallery {
+            store,
+            page_size: 1000,
+        }
+    }
+
+    /// The same with smaller listing pages (so that tests see a gallery of several pages).
+    pub fn with_page_size(self, page_size: u32) -> Self {
+        Gallery {
+            page_size: page_size.clamp(1, 1000),
+            ..self
+        }
     }
 
     /// The owner's index; an empty one when there is none yet. An index that does not parse is
@@ -111,15 +126,27 @@ impl Gallery {
     /// Brings the index in line with the owner's result documents: adds the uploads it misses,
     /// drops entries whose document is gone (expired, or removed outside snaplabel), and removes
     /// what is left of deleted uploads (a document a late label run wrote after the deletion,
-    /// an image whose deletion failed). Costs one
-    /// listing per 1,000 results, plus reads only for what is out of line.
+    /// an image whose deletion failed). Costs one listing call (the newest 1,000 results), one
+    /// per 1,000 results once an hour, plus reads only for what is out of line.
     pub async fn repair(&self, owner: &str) -> Result<GalleryIndex, StoreError> {
         let Loaded { index, .. } = self.load(owner).await?;
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as u64;
+        // Results list newest first, and what goes missing is nearly always recent (a label run
+        // killed before its index write): one page is read on every call, the whole listing
+        // only for an empty index or once the last whole check is an hour old.
+        let stale = now_ms.saturating_sub(index.checked_at_ms) >= FULL_CHECK_EVERY_MS;
+        let whole = stale || index.uploads.is_empty();
         let prefix = UploadKey::owner_labels_prefix(owner);
         let mut results = BTreeSet::new();
         let mut token = None;
-        loop {
-            let page = self.store.list(&prefix, 1000, None, token).await?;
+        let complete = loop {
+            let page = self
+                .store
+                .list(&prefix, self.page_size, None, token)
+                .await?;
             results.extend(
                 page.objects
                     .iter()
@@ -128,9 +155,16 @@ impl Gallery {
             );
             token = page.next_token;
             if token.is_none() {
-                break;
+                break true;
             }
-        }
+            if !whole {
+                break false;
+            }
+        };
+        // From a partial listing only the ids up to the last one listed can be judged gone.
+        let horizon = (!complete)
+            .then(|| results.iter().next_back().cloned())
+            .flatten();
         let missing: Vec<&String> = results
             .iter()
             .filter(|id| !index.uploads.contains_key(*id) && !index.deleted.contains(*id))
@@ -141,9 +175,11 @@ impl Gallery {
             .uploads
             .keys()
             .filter(|id| !results.contains(*id))
+            .filter(|id| horizon.as_ref().is_none_or(|last| *id <= last))
             .take(MAX_REPAIRS)
             .collect();
-        if missing.is_empty() && stray.is_empty() && vanished.is_empty() {
+        let record_check = complete && stale;
+        if missing.is_empty() && stray.is_empty() && vanished.is_empty() && !record_check {
             return Ok(index);
         }
         let result_key = |id: &str| UploadKey::result_key_of(owner, id);
@@ -184,6 +220,10 @@ impl Gallery {
         }
         self.update(owner, |index| {
             let mut changed = false;
+            if record_check && index.checked_at_ms < now_ms {
+                index.checked_at_ms = now_ms;
+                changed = true;
+            }
             for (id, entry) in &found {
                 changed |= index.add(id, entry.clone());
             }

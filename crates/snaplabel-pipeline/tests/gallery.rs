@@ -373,3 +373,55 @@ async fn labels_export_as_csv_and_ndjson_downloads() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_big_gallery_is_checked_page_by_page_and_wholly_once_an_hour() {
+    let h = Harness::start().await;
+    let oldest = h.labeled("a.png", "chelsea.png").await;
+    h.labeled("b.png", "coffee.png").await;
+    h.labeled("c.png", "coffee.png").await;
+    let newest = h.labeled("d.png", "chelsea.png").await;
+    let store: Arc<dyn snaplabel_pipeline::ObjectStore> = h.store.clone();
+    // Two results a page: the newest page is [d, c].
+    let gallery = Gallery::new(store).with_page_size(2);
+    let checked = gallery.repair("anonymous").await.unwrap();
+    assert_eq!(checked.uploads.len(), 4);
+    assert!(checked.checked_at_ms > 0, "a whole check is recorded");
+
+    // The oldest document expires: a repair of the newest page cannot tell.
+    h.store
+        .client()
+        .delete_object()
+        .bucket(BUCKET)
+        .key(format!("labels/anonymous/{oldest}.json"))
+        .send()
+        .await
+        .unwrap();
+    // The newest entry is lost (a label run killed before its index write): the newest page
+    // brings it back.
+    gallery
+        .update("anonymous", |index| index.uploads.remove(&newest).is_some())
+        .await
+        .unwrap();
+    let index = gallery.repair("anonymous").await.unwrap();
+    assert!(
+        index.uploads.contains_key(&newest),
+        "the lost entry is back"
+    );
+    assert!(
+        index.uploads.contains_key(&oldest),
+        "beyond the newest page"
+    );
+
+    // An hour later the whole listing is read again, and the expired entry leaves.
+    gallery
+        .update("anonymous", |index| {
+            index.checked_at_ms -= 3_600_000;
+            true
+        })
+        .await
+        .unwrap();
+    let index = gallery.repair("anonymous").await.unwrap();
+    assert_eq!(index.uploads.len(), 3);
+    assert!(!index.uploads.contains_key(&oldest));
+}
