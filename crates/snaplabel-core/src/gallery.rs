@@ -22,7 +22,7 @@ pub const INDEX_VERSION: u32 = 1;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct GalleryIndex {
     pub version: u32,
-    /// Bumped by every change: exports are named by it, so an unchanged gallery is exported once.
+    /// Bumped by every change to the entries or the deleted ids.
     #[serde(default)]
     pub generation: u64,
     #[serde(default)]

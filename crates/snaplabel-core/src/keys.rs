@@ -5,7 +5,7 @@
 //! labels/{owner}/{id}.json     the result document, written by the label function
 //! quota/{owner}/{id}           an empty marker per upload URL handed out (the guest's quota)
 //! index/{owner}/gallery.json   the guest's gallery index (labels per upload, deleted ids)
-//! exports/{owner}/{gen}.{ext}  a download of the guest's labels, named by the index generation
+//! exports/{owner}/{digest}.{ext}  a download of the guest's labels, named by what it holds
 //! ```
 //!
 //! `owner` is a keyed one-way function of the guest's identity id (the id itself is a bearer
@@ -70,9 +70,9 @@ impl UploadKey {
         format!("{INDEX_PREFIX}{owner}/gallery.json")
     }
 
-    /// A download of the guest's labels as they were at index generation `generation`.
-    pub fn export_key(owner: &str, generation: u64, extension: &str) -> String {
-        format!("{EXPORTS_PREFIX}{owner}/{generation}.{extension}")
+    /// A download of the guest's labels, named by a digest of the gallery it was made from.
+    pub fn export_key(owner: &str, digest: &str, extension: &str) -> String {
+        format!("{EXPORTS_PREFIX}{owner}/{digest}.{extension}")
     }
 
     /// The result document of `owner`'s upload `id` (whatever the image's extension).

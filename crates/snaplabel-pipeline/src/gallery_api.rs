@@ -155,7 +155,8 @@ impl ApiHandler {
     }
 
     /// `POST /api/exports` `{"format": "csv" | "ndjson"}`: the guest's labels as a file in
-    /// `exports/`, named by the index generation, so an unchanged gallery is exported once.
+    /// `exports/`, named by a digest of the gallery's entries, so an unchanged gallery is
+    /// exported once.
     pub async fn export(
         &self,
         authorization: Option<&str>,
@@ -166,7 +167,17 @@ impl ApiHandler {
         let format = parse_export_request(body)?;
         let storage = |e| storage_error(e, request_id);
         let index = self.gallery.repair(&owner).await.map_err(storage)?;
-        let key = UploadKey::export_key(&owner, index.generation, format.extension());
+        // Named by what it holds: an unchanged gallery is exported once, and an index rebuilt
+        // from scratch can never be answered with an older gallery's file.
+        let digest = aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA256,
+            &serde_json::to_vec(&index.uploads).expect("indexes serialize"),
+        );
+        let digest: String = digest.as_ref()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let key = UploadKey::export_key(&owner, &digest, format.extension());
         let today = rfc3339(SystemTime::now())[..10].to_string();
         let filename = format.file_name(&today);
         if self.store.head(&key).await.map_err(storage)?.is_none() {
