@@ -383,3 +383,51 @@ async fn a_page_from_the_trunk_dev_server_may_call_the_identity_service_and_no_o
     );
     stack.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_upload_never_comes_back_through_a_re_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = config(dir.path());
+    settings.rescan_every = Duration::from_millis(500);
+    let stack = DevStack::start(settings).await.unwrap();
+    let me = GuestClient::connect(&stack.app_url).await.unwrap();
+    let created = me
+        .upload("cat.png", "image/png", fixture("chelsea.png"))
+        .await
+        .unwrap();
+    me.result(&created, Polling::backoff(MINUTE)).await.unwrap();
+    let id = created["id"].as_str().unwrap();
+    assert_eq!(me.search("cat").await.unwrap().1["total"], 1);
+    assert_eq!(me.delete(id).await.unwrap(), 204);
+
+    // As if deleting the image had failed half-way: it is back in storage, with no event; only
+    // the re-scan (every half second here, and at start-up) can find it.
+    let owner = snaplabel_dev::client::owner_segment(&created).unwrap();
+    let bucket = dir.path().join("s3/snaplabel");
+    let image = bucket.join(format!("uploads/{owner}/{id}.png"));
+    let result = bucket.join(format!("labels/{owner}/{id}.json"));
+    assert!(!image.exists() && !result.exists(), "deleted from storage");
+    std::fs::write(&image, fixture("chelsea.png")).unwrap();
+    let deadline = Instant::now() + MINUTE;
+    while !result.exists() {
+        assert!(Instant::now() < deadline, "the re-scan did not label it");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Labeled again, but never shown again: not in the history, not found, not counted.
+    assert_eq!(
+        me.history().await.unwrap()["uploads"],
+        serde_json::json!([])
+    );
+    let (_, found) = me.search("cat").await.unwrap();
+    assert_eq!(found["total"], 0, "{found}");
+    // That search's repair removed what was left, so the re-scan has nothing more to label.
+    assert!(!image.exists() && !result.exists(), "left-overs removed");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!result.exists(), "not labeled again");
+    let (_, labels) = me
+        .api(reqwest::Method::GET, "/api/labels", &[], None)
+        .await
+        .unwrap();
+    assert_eq!(labels["uploads"], 0, "{labels}");
+    stack.shutdown().await;
+}
