@@ -293,10 +293,11 @@ impl Gallery {
     }
 }
 
-/// 10 ms doubling to at most 640 ms, with random jitter so that writers that collided do not
-/// collide again.
+/// 2 ms doubling to at most 256 ms, half of it random, so that writers that collided do not
+/// collide again. Short at first: a label worker waiting here labels nothing meanwhile, and the
+/// usual collision (two label runs of one guest finishing together) is settled by one re-read.
 fn backoff(attempt: u32) -> Duration {
-    let base = 10u64 << attempt.min(6);
+    let base = 2u64 << attempt.min(7);
     let jitter = (ulid::Ulid::new().random() as u64) % base.max(1);
     Duration::from_millis(base / 2 + jitter)
 }
