@@ -420,6 +420,12 @@ pub fn App() -> impl IntoView {
             }
         }
         if !added.is_empty() {
+            // New photos are shown where they are being uploaded: a search that would hide
+            // them ends.
+            if gallery.query.with_untracked(Option::is_some) {
+                gallery.text.set(String::new());
+                run_search(None, None);
+            }
             let count = added.len();
             cards.update(|c| {
                 added.reverse();

@@ -499,6 +499,17 @@ async fn photos_are_found_by_label_deleted_for_good_and_their_labels_exported() 
             .any(|l| l["Name"] == "Rocket")
     }));
 
+    // Adding a photo during a search ends the search, so the new card is seen.
+    let status = search(browser, "rocket").await;
+    assert!(status.starts_with("1 photo labeled"), "{status}");
+    browser.choose_files(&[photo("astronaut.png")]).await;
+    browser.wait_exactly(".results", 0, LABELING).await;
+    browser
+        .wait(".cards .card[aria-label='astronaut.png']", LABELING)
+        .await;
+    let field = browser.wait("#gallery-search", LABELING).await;
+    assert_eq!(field.prop("value").await.unwrap().as_deref(), Some(""));
+
     // Phone width: nothing wider than the screen, the search field usable.
     browser.client.set_window_size(375, 812).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
