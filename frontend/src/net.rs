@@ -72,6 +72,10 @@ pub struct Backend {
     identity: RefCell<Option<String>>,
     /// The identity's OpenID token and when it was obtained (ms since the epoch).
     token: RefCell<Option<(String, f64)>>,
+    /// One identity and token request at a time: requests made together at start-up (the
+    /// history and the label chips) would otherwise each ask Cognito for a new identity, and the
+    /// page would upload as one guest and remember another.
+    token_request: futures::lock::Mutex<()>,
 }
 
 /// Cognito's tokens last 10 minutes; one is reused for this long.
@@ -129,6 +133,7 @@ impl Backend {
             config,
             identity: RefCell::new(identity),
             token: RefCell::new(None),
+            token_request: futures::lock::Mutex::new(()),
         })
     }
 
@@ -158,6 +163,8 @@ impl Backend {
     /// A token proving the identity (Cognito `GetOpenIdToken`), reused while it is fresh. An
     /// identity Cognito no longer knows (a wiped dev data folder, a new pool) is replaced once.
     async fn token(&self) -> Result<String, Failure> {
+        // Whoever waited here finds the token the request before it got.
+        let _one_at_a_time = self.token_request.lock().await;
         let now = js_sys::Date::now();
         if let Some((token, at)) = self.token.borrow().clone()
             && now - at < TOKEN_REUSE_MS

@@ -77,6 +77,11 @@ impl Session {
         }
     }
 
+    /// The stack's data folder (`snaplabel dev --data-dir`).
+    pub fn data_dir(&self) -> &Path {
+        self.data.path()
+    }
+
     /// Ends the browser session, then the stack (the data folder and the turn go last).
     pub async fn close(self) {
         let Session {

@@ -360,6 +360,10 @@ async fn photos_are_found_by_label_deleted_for_good_and_their_labels_exported() 
         ])
         .await;
     browser.wait_count(".cards .card.done", 4, LABELING).await;
+    // The page asked for its history and its label chips at once when it opened, and uploaded
+    // four photos three at a time: all as one guest, the one it keeps in localStorage.
+    let identities = std::fs::read_to_string(session.data_dir().join("identities.txt")).unwrap();
+    assert_eq!(identities.lines().count(), 1, "{identities}");
 
     // By a label, and by a parent: "animal" finds the cat and the birds.
     let status = search(browser, "cat").await;
