@@ -16,7 +16,7 @@ use crate::store::{ObjectStore, PresignRequest};
 use bytes::Bytes;
 use snaplabel_core::api::{
     CreateUploadRequest, CreateUploadResponse, FILENAME_METADATA, PresignedUpload, ResultLocation,
-    UploadHistory, UploadSummary, filename_from_metadata, filename_metadata,
+    UploadHistory, UploadSummary, filename_metadata,
 };
 use snaplabel_core::config::Settings;
 use snaplabel_core::gallery::MAX_QUERY_CHARS;
@@ -369,8 +369,7 @@ impl ApiHandler {
             .store
             .head(&parsed.to_string())
             .await?
-            .and_then(|m| m.metadata.get(FILENAME_METADATA).cloned())
-            .map(|n| filename_from_metadata(&n)))
+            .and_then(|m| m.original_filename()))
     }
 
     /// One history entry with fresh URLs.

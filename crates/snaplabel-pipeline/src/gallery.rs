@@ -12,7 +12,6 @@
 
 use crate::store::{ObjectStore, PutOptions, StoreError, WriteCondition};
 use bytes::Bytes;
-use snaplabel_core::api::{FILENAME_METADATA, filename_from_metadata};
 use snaplabel_core::gallery::{GalleryIndex, IndexEntry};
 use snaplabel_core::keys::{UploadKey, result_key_for};
 use snaplabel_core::result::ResultDocument;
@@ -283,8 +282,7 @@ impl Gallery {
             .store
             .head(&doc.source.key)
             .await?
-            .and_then(|m| m.metadata.get(FILENAME_METADATA).cloned())
-            .map(|n| filename_from_metadata(&n));
+            .and_then(|m| m.original_filename());
         Ok(Some(IndexEntry::from_result(
             &doc,
             upload.format.extension(),

@@ -89,6 +89,18 @@ impl Refusal {
     }
 }
 
+/// A handler's outcome as the answer: `status` with the JSON body, or the refusal.
+fn answer<T: serde::Serialize>(
+    outcome: Result<T, Refusal>,
+    status: StatusCode,
+    id: &RequestId,
+) -> Response {
+    match outcome {
+        Ok(body) => json(status, &body),
+        Err(refusal) => refusal.into_response_for(id),
+    }
+}
+
 fn authorization(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)
@@ -105,13 +117,10 @@ async fn create_upload(
         Ok(body) => body,
         Err(refusal) => return refusal.into_response_for(&id),
     };
-    match api
+    let created = api
         .create_upload(authorization(&headers), &body, &id.0)
-        .await
-    {
-        Ok(created) => json(StatusCode::CREATED, &created),
-        Err(refusal) => refusal.into_response_for(&id),
-    }
+        .await;
+    answer(created, StatusCode::CREATED, &id)
 }
 
 async fn list_uploads(
@@ -121,13 +130,10 @@ async fn list_uploads(
     axum::extract::RawQuery(query): axum::extract::RawQuery,
 ) -> Response {
     let query = query.unwrap_or_default();
-    match api
+    let history = api
         .list_uploads(authorization(&headers), &query, &id.0)
-        .await
-    {
-        Ok(history) => json(StatusCode::OK, &history),
-        Err(refusal) => refusal.into_response_for(&id),
-    }
+        .await;
+    answer(history, StatusCode::OK, &id)
 }
 
 /// Reads a small JSON body, or refuses it with the reason.
@@ -149,10 +155,8 @@ async fn search(
     axum::extract::RawQuery(query): axum::extract::RawQuery,
 ) -> Response {
     let query = query.unwrap_or_default();
-    match api.search(authorization(&headers), &query, &id.0).await {
-        Ok(answer) => json(StatusCode::OK, &answer),
-        Err(refusal) => refusal.into_response_for(&id),
-    }
+    let found = api.search(authorization(&headers), &query, &id.0).await;
+    answer(found, StatusCode::OK, &id)
 }
 
 async fn gallery_labels(
@@ -160,10 +164,8 @@ async fn gallery_labels(
     id: RequestId,
     headers: HeaderMap,
 ) -> Response {
-    match api.gallery_labels(authorization(&headers), &id.0).await {
-        Ok(labels) => json(StatusCode::OK, &labels),
-        Err(refusal) => refusal.into_response_for(&id),
-    }
+    let labels = api.gallery_labels(authorization(&headers), &id.0).await;
+    answer(labels, StatusCode::OK, &id)
 }
 
 async fn delete_upload(
@@ -202,10 +204,8 @@ async fn create_export(
         Ok(body) => body,
         Err(refusal) => return refusal.into_response_for(&id),
     };
-    match api.export(authorization(&headers), &body, &id.0).await {
-        Ok(export) => json(StatusCode::CREATED, &export),
-        Err(refusal) => refusal.into_response_for(&id),
-    }
+    let export = api.export(authorization(&headers), &body, &id.0).await;
+    answer(export, StatusCode::CREATED, &id)
 }
 
 /// A handler answering `405`, naming the methods the path allows.

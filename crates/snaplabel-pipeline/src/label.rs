@@ -20,7 +20,6 @@ pub use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
 /// Displays an error with its sources, for log lines (any error type, not only the SDK's).
 use aws_sdk_s3::error::DisplayErrorContext;
 use bytes::Bytes;
-use snaplabel_core::api::{FILENAME_METADATA, filename_from_metadata};
 use snaplabel_core::detect::DetectOptions;
 use snaplabel_core::gallery::IndexEntry;
 use snaplabel_core::keys::{UploadKey, decode_event_key, result_key_for};
@@ -308,10 +307,7 @@ impl LabelHandler {
         if is_result_of(existing?.as_ref(), &meta) {
             return Ok(None);
         }
-        *file = meta
-            .metadata
-            .get(FILENAME_METADATA)
-            .map(|n| filename_from_metadata(n));
+        *file = meta.original_filename();
         source.size = meta.size;
         source.etag = meta.etag.clone();
         if meta.size == 0 {

@@ -20,6 +20,16 @@ pub struct ObjectMeta {
     pub last_modified: Option<SystemTime>,
 }
 
+impl ObjectMeta {
+    /// The file name the client uploaded the object under (`x-amz-meta-original-filename`,
+    /// decoded), if it gave one.
+    pub fn original_filename(&self) -> Option<String> {
+        self.metadata
+            .get(snaplabel_core::api::FILENAME_METADATA)
+            .map(|n| snaplabel_core::api::filename_from_metadata(n))
+    }
+}
+
 /// One entry of a listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListedObject {
