@@ -158,16 +158,40 @@ impl Harness {
 
     /// `POST /api/uploads` through the API handler, as the Lambda function URL would deliver it.
     pub async fn post_upload(&self, body: serde_json::Value) -> (u16, serde_json::Value) {
+        self.api_call("POST", "/api/uploads", &body.to_string())
+            .await
+    }
+
+    /// Any API request through the router (from the configured origin): the status and the JSON
+    /// answer (`null` for an empty body, as a `204` has).
+    pub async fn api_call(&self, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
         let request = http::Request::builder()
-            .method("POST")
-            .uri("https://fn.example/api/uploads")
+            .method(method)
+            .uri(format!("https://fn.example{path}"))
             .header("content-type", "application/json")
             .header("origin", ORIGIN)
             .body(Bytes::from(body.to_string()))
             .unwrap();
         let response = self.call(request).await;
         let status = response.status().as_u16();
-        (status, serde_json::from_slice(response.body()).unwrap())
+        let json = if response.body().is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_slice(response.body()).unwrap()
+        };
+        (status, json)
+    }
+
+    /// Whether an object exists in the bucket.
+    pub async fn exists(&self, key: &str) -> bool {
+        self.store
+            .client()
+            .head_object()
+            .bucket(BUCKET)
+            .key(key)
+            .send()
+            .await
+            .is_ok()
     }
 
     /// A request through the API's router, its answer's body collected.
