@@ -21,19 +21,26 @@ fn owner_of(created: &Value) -> String {
 
 const MINUTE: Duration = Duration::from_secs(60);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_shared_key_url_or_document_gives_no_access_and_the_identity_id_leaks_nowhere() {
-    let dev = Dev::start(&[]).await;
-    let victim = GuestClient::connect(&dev.app).await.unwrap();
-    let created = victim
-        .upload("holiday at home.png", "image/png", photo("chelsea.png"))
+/// A new guest with one photo of a cat, uploaded as `name` and labeled: the guest, the presign
+/// API's answer for the upload, and the result document.
+async fn guest_with_a_cat(dev: &Dev, name: &str) -> (GuestClient, Value, Value) {
+    let guest = GuestClient::connect(&dev.app).await.unwrap();
+    let created = guest
+        .upload(name, "image/png", photo("chelsea.png"))
         .await
         .unwrap();
-    let doc = victim
+    let doc = guest
         .result(&created, Polling::backoff(MINUTE))
         .await
         .unwrap();
     assert_eq!(doc["status"], "ok", "{doc}");
+    (guest, created, doc)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_key_url_or_document_gives_no_access_and_the_identity_id_leaks_nowhere() {
+    let dev = Dev::start(&[]).await;
+    let (victim, created, doc) = guest_with_a_cat(&dev, "holiday at home.png").await;
     let history = victim.history().await.unwrap();
     assert_eq!(history["uploads"].as_array().unwrap().len(), 1);
 
@@ -498,16 +505,7 @@ async fn a_guest_gets_its_hourly_quota_of_upload_links_and_new_guests_are_thrott
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_guest_can_neither_find_delete_nor_export_someone_elses_photos() {
     let dev = Dev::start(&[]).await;
-    let victim = GuestClient::connect(&dev.app).await.unwrap();
-    let created = victim
-        .upload("my cat.png", "image/png", photo("chelsea.png"))
-        .await
-        .unwrap();
-    let doc = victim
-        .result(&created, Polling::backoff(MINUTE))
-        .await
-        .unwrap();
-    assert_eq!(doc["status"], "ok", "{doc}");
+    let (victim, created, _) = guest_with_a_cat(&dev, "my cat.png").await;
     let id = created["id"].as_str().unwrap();
     let (status, found) = victim.search("cat").await.unwrap();
     assert_eq!((status, found["total"].as_u64()), (200, Some(1)), "{found}");
