@@ -651,20 +651,11 @@ fn GalleryBar(
             <Show when=move || !gallery.chips.with(Vec::is_empty)>
                 <ul class="label-chips" aria-label="Labels in your photos">{chips}</ul>
                 <Show when=move || { hidden_chips() > 0 }>
-                    <button
-                        type="button"
+                    <FoldToggle
+                        open=all_chips
                         class="button small secondary"
-                        aria-expanded=move || all_chips.get().to_string()
-                        on:click=move |_| all_chips.update(|a| *a = !*a)
-                    >
-                        {move || {
-                            if all_chips.get() {
-                                "Fewer labels".to_string()
-                            } else {
-                                format!("All {} labels", gallery.chips.with(Vec::len))
-                            }
-                        }}
-                    </button>
+                        more=move || format!("All {} labels", gallery.chips.with(Vec::len))
+                    />
                 </Show>
                 <div class="export" role="group" aria-labelledby="export-title">
                     <span id="export-title">"Download your labels:"</span>
@@ -1210,19 +1201,11 @@ fn Labels(view: Arc<ResultView>, highlighted: RwSignal<Option<usize>>) -> impl I
             </Show>
             <ol class="labels" aria-label="Labels">{rows}</ol>
             <Show when=move || { hidden_rows > 0 }>
-                <button
+                <FoldToggle
+                    open=show_all
                     class="button small secondary fold"
-                    aria-expanded=move || show_all.get().to_string()
-                    on:click=move |_| show_all.update(|s| *s = !*s)
-                >
-                    {move || {
-                        if show_all.get() {
-                            "Fewer labels".to_string()
-                        } else {
-                            format!("{hidden_rows} more labels")
-                        }
-                    }}
-                </button>
+                    more=move || format!("{hidden_rows} more labels")
+                />
             </Show>
             <ul class="swatches" aria-label="Dominant colours">{colors}</ul>
             {quality}
@@ -1231,6 +1214,25 @@ fn Labels(view: Arc<ResultView>, highlighted: RwSignal<Option<usize>>) -> impl I
         </div>
     }
     .into_any()
+}
+
+/// Shows or hides the rest of a long list of labels: "6 more labels" / "Fewer labels".
+#[component]
+fn FoldToggle(
+    open: RwSignal<bool>,
+    class: &'static str,
+    more: impl Fn() -> String + Send + Sync + 'static,
+) -> impl IntoView {
+    view! {
+        <button
+            type="button"
+            class=class
+            aria-expanded=move || open.get().to_string()
+            on:click=move |_| open.update(|o| *o = !*o)
+        >
+            {move || if open.get() { "Fewer labels".to_string() } else { more() }}
+        </button>
+    }
 }
 
 #[component]
