@@ -28,8 +28,15 @@ const EXPORT_CONCURRENCY: usize = 16;
 /// Summaries of a search page signed at once.
 const PAGE_CONCURRENCY: usize = 8;
 
+/// The same answer for another guest's upload and one that never existed. Only a well-formed id
+/// is repeated back: anything else (a path, 5,000 characters) is the caller's noise.
 fn not_found(id: &str) -> Refusal {
-    ErrorBody::new(ErrorCode::NotFound, format!("no upload {id} of yours")).into()
+    let message = if is_valid_id(id) {
+        format!("no upload {id} of yours")
+    } else {
+        "no upload of yours has that id".to_string()
+    };
+    ErrorBody::new(ErrorCode::NotFound, message).into()
 }
 
 impl ApiHandler {

@@ -210,7 +210,8 @@ async fn a_deleted_upload_is_gone_and_stays_gone() {
         (404, Some("not_found"))
     );
 
-    for id in ["01JDQ3ZK8M4V6X0N2B7C9D5E1F", "../../etc/passwd", "x"] {
+    let long = "A".repeat(5000);
+    for id in ["01JDQ3ZK8M4V6X0N2B7C9D5E1F", "..%2F..%2Fetc%2Fpasswd", "x", &long] {
         let (status, body) = h
             .api_call("DELETE", &format!("/api/uploads/{id}"), "")
             .await;
@@ -219,6 +220,9 @@ async fn a_deleted_upload_is_gone_and_stays_gone() {
             (404, Some("not_found")),
             "{id}"
         );
+        // A well-formed id is named in the answer; anything else is not repeated back.
+        let message = body["error"]["message"].as_str().unwrap();
+        assert_eq!(message.contains(id), id.len() == 26, "{message}");
     }
     let (status, body) = h.api_call("PUT", &format!("/api/uploads/{keep}"), "").await;
     assert_eq!(
