@@ -211,7 +211,12 @@ async fn a_deleted_upload_is_gone_and_stays_gone() {
     );
 
     let long = "A".repeat(5000);
-    for id in ["01JDQ3ZK8M4V6X0N2B7C9D5E1F", "..%2F..%2Fetc%2Fpasswd", "x", &long] {
+    for id in [
+        "01JDQ3ZK8M4V6X0N2B7C9D5E1F",
+        "..%2F..%2Fetc%2Fpasswd",
+        "x",
+        &long,
+    ] {
         let (status, body) = h
             .api_call("DELETE", &format!("/api/uploads/{id}"), "")
             .await;

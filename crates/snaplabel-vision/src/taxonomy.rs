@@ -228,6 +228,13 @@ mod tests {
             (922, "Text"),
             (703, "Bench"),
             (910, "Spoon"),
+            // The second pass: classes that had no parent at all.
+            (711, "Cosmetics"),
+            (836, "Sunglasses"),
+            (461, "Armor"),
+            (542, "Percussion"),
+            (666, "Kitchen Utensil"),
+            (968, "Tableware"),
         ] {
             assert!(
                 parents_of(class).contains(&word),
@@ -239,6 +246,12 @@ mod tests {
         assert!(!parents_of(340).contains(&"Horse"));
         assert_eq!(t.labels[t.classes[21]].name, "Kite Bird");
         assert!(!parents_of(408).contains(&"Animal"));
+        // A letter opener is WordNet's knife, but nobody lays it on a table.
+        assert_eq!(parents_of(623), ["Tool"]);
+        // The detector's cup is tableware, as the classifier's is (the example).
+        let cup = &t.labels[t.objects[41]];
+        assert_eq!(cup.name, "Cup");
+        assert!(cup.parents.iter().any(|&p| t.labels[p].name == "Tableware"));
     }
 
     #[test]
