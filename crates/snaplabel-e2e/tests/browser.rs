@@ -178,6 +178,49 @@ async fn several_objects_are_boxed_one_by_one_where_they_are() {
     let session = Session::open(|_| {}).await;
     let browser = &session.browser;
     browser.choose_files(&[photo("home.jpg")]).await;
+    assert_birds_boxed_in_the_sky(browser).await;
+    browser.screenshot("birds-boxed").await;
+    session.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_photo_stored_sideways_is_shown_upright_with_its_boxes_in_place() {
+    // A phone stores a portrait photo turned, with EXIF orientation 6. The page shows it as the
+    // phone does, and the boxes land on the birds of the photo as shown, not of the pixels as
+    // stored.
+    let session = Session::open(|_| {}).await;
+    let browser = &session.browser;
+    let folder = tempfile::tempdir().unwrap();
+    let sideways = folder.path().join("palace-from-a-phone.jpg");
+    std::fs::write(
+        &sideways,
+        snaplabel_fixtures::stored_sideways(&snaplabel_fixtures::photo("home.jpg")),
+    )
+    .unwrap();
+    browser.choose_files(&[sideways]).await;
+    assert_birds_boxed_in_the_sky(browser).await;
+    let shown = browser
+        .client
+        .execute(
+            "const img = document.querySelector('.card.done img');
+             return [img.naturalWidth, img.naturalHeight];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        shown,
+        serde_json::json!([512, 384]),
+        "the photo is shown upright"
+    );
+    browser.screenshot("sideways-birds-boxed").await;
+    session.close().await;
+}
+
+/// Waits for home.jpg's labels (however it was stored), opens the full label list and
+/// highlights "Bird": one box per bird lights up, each where a bird is in the photo as shown:
+/// small, in the sky above the roofline, inside the 512×384 frame the boxes are drawn over.
+async fn assert_birds_boxed_in_the_sky(browser: &snaplabel_e2e::Browser) {
     browser.wait(".cards .card.done", LABELING).await;
     // Every row, also those scrolled out of view (whose rendered text is empty).
     let labels = browser
@@ -192,9 +235,7 @@ async fn several_objects_are_boxed_one_by_one_where_they_are() {
         labels.as_array().unwrap().iter().any(|l| l == "Bird"),
         "{labels}"
     );
-    // Bird comes after the six strongest labels: "N more labels" shows it. Highlighting its row
-    // lights up one box per bird, each where the bird is: small, in the sky above the roofline,
-    // inside the 512×384 photo the boxes are drawn over.
+    // Bird comes after the six strongest labels: "N more labels" shows it.
     browser.wait(".card.done button.fold", LABELING).await;
     // Clicked from the page, as a keyboard's Enter would: a WebDriver click leaves the pointer
     // over the list, which the expanding list then moves under it.
@@ -238,8 +279,6 @@ async fn several_objects_are_boxed_one_by_one_where_they_are() {
         )
         .await
         .unwrap();
-    browser.screenshot("birds-boxed").await;
-    session.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -66,7 +66,7 @@ fn exif_orientation_is_applied() {
         }
     }
     let jpeg = encode(&img, image::ImageFormat::Jpeg);
-    let with_exif = insert_exif_orientation(&jpeg, 6);
+    let with_exif = snaplabel_fixtures::with_exif_orientation(&jpeg, 6);
     let p = probe(&with_exif, &Limits::default()).unwrap();
     assert_eq!((p.width, p.height, p.exif_orientation), (100, 200, 6));
     let d = decode(&with_exif, &Limits::default()).unwrap();
@@ -79,27 +79,6 @@ fn exif_orientation_is_applied() {
         "top should be red, got {top:?}"
     );
     assert!(bottom[1] > 200, "bottom should be white, got {bottom:?}");
-}
-
-/// Inserts an APP1 EXIF segment holding only an orientation tag right after SOI.
-fn insert_exif_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
-    let mut tiff = Vec::new();
-    tiff.extend_from_slice(b"MM\0*\0\0\0\x08"); // big-endian TIFF header, IFD at 8
-    tiff.extend_from_slice(&1u16.to_be_bytes()); // one entry
-    tiff.extend_from_slice(&0x0112u16.to_be_bytes()); // Orientation
-    tiff.extend_from_slice(&3u16.to_be_bytes()); // SHORT
-    tiff.extend_from_slice(&1u32.to_be_bytes()); // count
-    tiff.extend_from_slice(&orientation.to_be_bytes());
-    tiff.extend_from_slice(&[0, 0]);
-    tiff.extend_from_slice(&0u32.to_be_bytes()); // no next IFD
-    let mut payload = b"Exif\0\0".to_vec();
-    payload.extend_from_slice(&tiff);
-    let mut out = jpeg[..2].to_vec();
-    out.extend_from_slice(&[0xFF, 0xE1]);
-    out.extend_from_slice(&((payload.len() + 2) as u16).to_be_bytes());
-    out.extend_from_slice(&payload);
-    out.extend_from_slice(&jpeg[2..]);
-    out
 }
 
 #[test]
@@ -305,7 +284,8 @@ fn dct_path_applies_exif_orientation_too() {
             image::Rgb([255, 255, 255])
         }
     });
-    let jpeg = insert_exif_orientation(&encode(&img, image::ImageFormat::Jpeg), 6);
+    let jpeg =
+        snaplabel_fixtures::with_exif_orientation(&encode(&img, image::ImageFormat::Jpeg), 6);
     // 1/4 (jpeg-decoder) and 1/8 (DC coefficients only, `jpeg_dc`).
     for (min_side, upright) in [(100, (100, 200)), (50, (50, 100))] {
         let d = snaplabel_imageio::decode_at_least(&jpeg, &Limits::default(), min_side).unwrap();

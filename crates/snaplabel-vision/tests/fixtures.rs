@@ -292,6 +292,43 @@ fn several_objects_get_one_box_each() {
 }
 
 #[test]
+fn a_photo_stored_sideways_gets_its_boxes_upright() {
+    // Phones store a portrait photo turned, with EXIF orientation 6. The labels describe the
+    // photo as shown: the same birds in the same places as in the upright original (the JPEG
+    // re-encoding moves scores a little, not boxes).
+    let options = DetectOptions::default();
+    let sideways = snaplabel_fixtures::stored_sideways(&fixture("home.jpg"));
+    let labeled = labeler(EngineKind::Ort).label(&sideways, &options).unwrap();
+    assert_eq!(
+        (
+            labeled.probe.width,
+            labeled.probe.height,
+            labeled.probe.exif_orientation
+        ),
+        (512, 384, 6)
+    );
+    let turned = labeled.response.labels;
+    let upright = labels(EngineKind::Ort, "home.jpg");
+    let birds = |labels: &[Label]| {
+        let mut b = find(labels, "Bird").map(boxes).unwrap_or_default();
+        b.sort_by(|x, y| x.0.total_cmp(&y.0));
+        b
+    };
+    let (turned_birds, upright_birds) = (birds(&turned), birds(&upright));
+    assert!(turned_birds.len() >= 7, "{:?}", names(&turned));
+    // Every bird found in the turned copy is one found upright, within 2% of the frame.
+    for t in &turned_birds {
+        assert!(
+            upright_birds.iter().any(|u| (t.0 - u.0).abs() < 0.02
+                && (t.1 - u.1).abs() < 0.02
+                && (t.2 - u.2).abs() < 0.02
+                && (t.3 - u.3).abs() < 0.02),
+            "{t:?} not among {upright_birds:?}"
+        );
+    }
+}
+
+#[test]
 fn both_engines_agree_on_the_top_five() {
     for photo in [
         "chelsea.png",
