@@ -199,22 +199,36 @@ async fn a_phone_photo_stored_sideways_is_shown_upright_with_its_boxes_in_place(
     .unwrap();
     browser.choose_files(&[sideways]).await;
     assert_birds_boxed_in_the_sky(browser).await;
-    let shown = browser
+    let upright = serde_json::json!([512, 384]);
+    assert_eq!(shown_size(browser, ".card.done img").await, upright);
+    browser.screenshot("sideways-birds-boxed").await;
+    // After a reload the card shows the stored object, fetched from S3: upright too.
+    browser.client.refresh().await.unwrap();
+    browser.wait(".history .card.done", LABELING).await;
+    assert_eq!(
+        shown_size(browser, ".history .card.done img").await,
+        upright
+    );
+    session.close().await;
+}
+
+/// The size an image is shown at, in its own pixels, once it has loaded (`null` if it fails).
+async fn shown_size(browser: &snaplabel_e2e::Browser, css: &str) -> serde_json::Value {
+    browser
         .client
-        .execute(
-            "const img = document.querySelector('.card.done img');
-             return [img.naturalWidth, img.naturalHeight];",
-            vec![],
+        .execute_async(
+            "const [css, done] = arguments;
+             const img = document.querySelector(css);
+             const answer = () => done([img.naturalWidth, img.naturalHeight]);
+             if (img.complete && img.naturalWidth) answer();
+             else {
+                 img.addEventListener('load', answer);
+                 img.addEventListener('error', () => done(null));
+             }",
+            vec![css.into()],
         )
         .await
-        .unwrap();
-    assert_eq!(
-        shown,
-        serde_json::json!([512, 384]),
-        "the photo is shown upright"
-    );
-    browser.screenshot("sideways-birds-boxed").await;
-    session.close().await;
+        .unwrap()
 }
 
 /// Waits for home.jpg's labels (however it was stored), opens the full label list and
