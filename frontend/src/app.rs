@@ -659,22 +659,20 @@ fn GalleryBar(
                 </Show>
                 <div class="export" role="group" aria-labelledby="export-title">
                     <span id="export-title">"Download your labels:"</span>
-                    <button
-                        type="button"
-                        class="button small secondary"
-                        disabled=move || gallery.exporting.get().is_some()
-                        on:click=move |_| export("csv")
-                    >
-                        "CSV"
-                    </button>
-                    <button
-                        type="button"
-                        class="button small secondary"
-                        disabled=move || gallery.exporting.get().is_some()
-                        on:click=move |_| export("ndjson")
-                    >
-                        "NDJSON"
-                    </button>
+                    {["csv", "ndjson"]
+                        .map(|format| {
+                            view! {
+                                <button
+                                    type="button"
+                                    class="button small secondary"
+                                    disabled=move || gallery.exporting.get().is_some()
+                                    on:click=move |_| export(format)
+                                >
+                                    {format.to_uppercase()}
+                                </button>
+                            }
+                        })
+                        .collect_view()}
                     <span class="muted" aria-hidden="true">
                         {move || gallery.exporting.get().map(|f| format!("Preparing {}…", f.to_uppercase()))}
                     </span>
