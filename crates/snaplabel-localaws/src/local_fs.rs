@@ -122,11 +122,8 @@ impl KeyLocks {
         bucket: &str,
         key: &str,
     ) -> KeyLock<tokio::sync::OwnedRwLockReadGuard<()>> {
-        KeyLock {
-            _guard: self.handle(bucket, key).read_owned().await,
-            map: self.map.clone(),
-            key: (bucket.to_string(), key.to_string()),
-        }
+        let guard = self.handle(bucket, key).read_owned().await;
+        self.held(bucket, key, guard)
     }
 
     async fn write(
@@ -134,8 +131,14 @@ impl KeyLocks {
         bucket: &str,
         key: &str,
     ) -> KeyLock<tokio::sync::OwnedRwLockWriteGuard<()>> {
+        let guard = self.handle(bucket, key).write_owned().await;
+        self.held(bucket, key, guard)
+    }
+
+    /// A guard taken on the key's lock, which forgets the lock when its last holder lets go.
+    fn held<G>(&self, bucket: &str, key: &str, guard: G) -> KeyLock<G> {
         KeyLock {
-            _guard: self.handle(bucket, key).write_owned().await,
+            _guard: guard,
             map: self.map.clone(),
             key: (bucket.to_string(), key.to_string()),
         }
