@@ -266,16 +266,14 @@ impl GuestClient {
             .await
     }
 
-    /// `DELETE /api/uploads/{id}`: the status.
-    pub async fn delete(&self, id: &str) -> Result<u16, ClientError> {
-        let (status, _) = self
-            .api(
-                reqwest::Method::DELETE,
-                &format!("/api/uploads/{id}"),
-                &[],
-                None,
-            )
-            .await?;
-        Ok(status)
+    /// `DELETE /api/uploads/{id}`: the status and the answer (empty for a `204`).
+    pub async fn delete(&self, id: &str) -> Result<(u16, Value), ClientError> {
+        self.api(
+            reqwest::Method::DELETE,
+            &format!("/api/uploads/{id}"),
+            &[],
+            None,
+        )
+        .await
     }
 }

@@ -398,7 +398,7 @@ async fn a_deleted_upload_never_comes_back_through_a_re_scan() {
     me.result(&created, Polling::backoff(MINUTE)).await.unwrap();
     let id = created["id"].as_str().unwrap();
     assert_eq!(me.search("cat").await.unwrap().1["total"], 1);
-    assert_eq!(me.delete(id).await.unwrap(), 204);
+    assert_eq!(me.delete(id).await.unwrap().0, 204);
 
     // As if deleting the image had failed half-way: it is back in storage, with no event; only
     // the re-scan (every half second here, and at start-up) can find it.
