@@ -182,8 +182,27 @@ impl Harness {
         (status, json)
     }
 
-    /// Whether an object exists in the bucket.
-    pub async fn exists(&self, key: &str) -> bool {
+    /// A request the API is expected to refuse: its status, and the error's code and message
+    /// (empty when the answer carries none).
+    pub async fn refusal(&self, method: &str, path: &str, body: &str) -> (u16, String, String) {
+        let (status, answer) = self.api_call(method, path, body).await;
+        let text = |field: &str| {
+            answer["error"][field]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        };
+        (status, text("code"), text("message"))
+    }
+
+    /// The bucket's HEAD answer for `key`, through the SDK.
+    async fn head(
+        &self,
+        key: &str,
+    ) -> Result<
+        aws_sdk_s3::operation::head_object::HeadObjectOutput,
+        aws_sdk_s3::error::SdkError<aws_sdk_s3::operation::head_object::HeadObjectError>,
+    > {
         self.store
             .client()
             .head_object()
@@ -191,7 +210,11 @@ impl Harness {
             .key(key)
             .send()
             .await
-            .is_ok()
+    }
+
+    /// Whether an object exists in the bucket.
+    pub async fn exists(&self, key: &str) -> bool {
+        self.head(key).await.is_ok()
     }
 
     /// A request through the API's router, its answer's body collected.
@@ -253,15 +276,7 @@ impl Harness {
     }
 
     pub async fn event_for(&self, key: &str) -> aws_lambda_events::event::s3::S3EventRecord {
-        let head = self
-            .store
-            .client()
-            .head_object()
-            .bucket(BUCKET)
-            .key(key)
-            .send()
-            .await
-            .unwrap();
+        let head = self.head(key).await.unwrap();
         snaplabel_pipeline::event::object_created_record(
             BUCKET,
             key,
